@@ -1,0 +1,55 @@
+//! Flint's guest runtime: the only code inside a Flint micro-VM.
+//!
+//! A freestanding `#![no_std]` binary, linked at a fixed address (`link.ld`) with separate
+//! read+execute, read-only and read-write segments. There is no kernel: the host builds the
+//! page tables, GDT, IDT and TSS, and starts the guest at CPL3 in 64-bit mode. The guest runtime
+//! owns only what runs on its side of the wall:
+//!
+//! - [`arch`]: the CPL0 exception stubs the IDT points at, and the MMIO doorbell;
+//! - [`heap`]: the allocator over the heap region, with the high-water mark the host's restore
+//!   uses;
+//! - [`host`]: the PEB, the input/output buffers, host-function calls and log records;
+//! - [`dispatch`]: `flint_dispatch`, the entry point of every call: pop a `FunctionCall` from the
+//!   input buffer, run the named guest function, push a `ReturnValue` or a `GuestError`;
+//! - [`builtins`]: the guest functions this runtime provides, including the deliberately hostile
+//!   ones that the host's fault tests call.
+//!
+//! Start reading at [`_start`] and [`dispatch::flint_dispatch`].
+//!
+//! It is not a general OS: one vCPU, no interrupts, no threads, no files. The WebAssembly engine
+//! arrives in a later change, behind [`dispatch`].
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod builtins;
+mod dispatch;
+mod heap;
+mod host;
+mod mem;
+mod panic;
+
+use flint_abi::doorbell::Doorbell;
+
+/// Keeps `flint_dispatch` (which only the host calls) through LTO and `--gc-sections`.
+#[used]
+static DISPATCH_ENTRY: extern "C" fn() -> ! = dispatch::flint_dispatch;
+
+/// Entry point of the boot run: checks the PEB, sets up the heap, reports back and stops.
+/// The host takes its snapshot right after; every call then starts at `flint_dispatch`.
+#[unsafe(no_mangle)]
+pub extern "C" fn _start() -> ! {
+    if let Err(message) = host::init() {
+        panic::abort_with(flint_abi::message::ErrorCode::MalformedCall, message);
+    }
+    let peb = host::peb();
+    // SAFETY: the heap region is guest RAM, read-write, given by the PEB, used by nothing else,
+    // and this is the first and only initialisation.
+    unsafe { heap::HEAP.init(peb.gva_heap, peb.heap_size_bytes) };
+    host::with_output(flint_abi::buffer::reset);
+    host::write_status(heap::HEAP.high_water());
+    arch::ring(Doorbell::CallDone, 0);
+    arch::stop()
+}
