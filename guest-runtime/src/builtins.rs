@@ -14,6 +14,7 @@ use flint_abi::layout::GVA_HOST_FUNCTIONS;
 use flint_abi::message::{CallKind, ErrorCode, FunctionCall, GuestError, LogLevel, Value};
 
 use crate::dispatch::GuestFn;
+use crate::host::Use;
 use crate::{arch, host};
 
 const FUNCTIONS: &[(&str, GuestFn)] = &[
@@ -118,8 +119,8 @@ fn scribble(args: &[Value]) -> Result<Value, GuestError> {
     let heap = vec![0xA5u8; pages * 4096];
     let mut sum = black_box(&heap).iter().map(|&b| u64::from(b)).sum::<u64>();
     sum = sum.wrapping_add(deep_stack(16));
-    host::with_input(|inp| inp[8..].fill(0x3C));
-    host::with_output(|out| out[8..].fill(0xEE));
+    host::with_input(Use::Raw, |inp| inp[8..].fill(0x3C));
+    host::with_output(Use::Raw, |out| out[8..].fill(0xEE));
     Ok(Value::U64(sum))
 }
 
@@ -198,7 +199,7 @@ fn spin(_: &[Value]) -> Result<Value, GuestError> {
 /// 2: a length prefix of almost 4 GiB; 3: a top offset past the buffer's end.
 fn bad_output(args: &[Value]) -> Result<Value, GuestError> {
     let mode = arg_u32(args, 0)?;
-    host::with_output(|out| {
+    host::with_output(Use::Raw, |out| {
         buffer::reset(out);
         let _ = buffer::push_bytes(out, &[12, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]);
         let top = buffer::top(out).unwrap_or(8);
@@ -212,7 +213,7 @@ fn bad_output(args: &[Value]) -> Result<Value, GuestError> {
             }
         }
     });
-    arch::ring(Doorbell::CallDone, crate::dispatch::DONE_OK);
+    arch::ring(Doorbell::CallDone, flint_abi::doorbell::DONE_OK);
     arch::stop()
 }
 

@@ -1,18 +1,14 @@
 //! The entry point of every call.
 
 use flint_abi::buffer;
-use flint_abi::doorbell::Doorbell;
+use flint_abi::doorbell::{DONE_ERROR, DONE_OK, Doorbell};
 use flint_abi::message::{CallKind, ErrorCode, FunctionCall, GuestError, ReturnValue, Value};
 
+use crate::host::Use;
 use crate::{arch, builtins, heap, host};
 
 /// A guest function: typed arguments in, a typed value or an error out.
 pub type GuestFn = fn(&[Value]) -> Result<Value, GuestError>;
-
-/// `CallDone` doorbell value: a `ReturnValue` is on the output buffer.
-pub const DONE_OK: u64 = 0;
-/// `CallDone` doorbell value: a `GuestError` is on the output buffer.
-pub const DONE_ERROR: u64 = 1;
 
 fn error(code: ErrorCode, message: alloc::string::String) -> GuestError {
     GuestError { code, message }
@@ -38,9 +34,9 @@ fn run(call: Result<FunctionCall, buffer::BufferError>) -> Result<Value, GuestEr
 /// Where the host starts the vCPU for every call (the symbol the host looks up).
 #[unsafe(no_mangle)]
 pub extern "C" fn flint_dispatch() -> ! {
-    let call = host::with_input(buffer::pop::<FunctionCall, _>);
+    let call = host::with_input(Use::Stack, buffer::pop::<FunctionCall, _>);
     let result = run(call);
-    let done = host::with_output(|out| {
+    let done = host::with_output(Use::Stack, |out| {
         buffer::reset(out);
         let pushed = match &result {
             Ok(v) => buffer::push(out, &ReturnValue(v.clone())).map(|()| DONE_OK),

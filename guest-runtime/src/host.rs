@@ -4,6 +4,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use flint_abi::buffer::{self, BufferError};
 use flint_abi::doorbell::Doorbell;
@@ -32,13 +33,17 @@ pub fn peb() -> Peb {
     unsafe { core::ptr::read_volatile(GVA_PEB as *const Peb) }
 }
 
-/// Checks the PEB and reads the host-function table. Returns an error message if the host and
-/// this guest do not speak the same ABI.
-pub fn init() -> Result<(), &'static str> {
+/// Checks that the host and this guest speak the same ABI.
+pub fn check_peb() -> Result<Peb, &'static str> {
     let peb = peb();
     if peb.magic != PEB_MAGIC || peb.abi_version != ABI_VERSION {
         return Err("PEB magic or ABI version mismatch");
     }
+    Ok(peb)
+}
+
+/// Reads the host-function table (this allocates: the heap must be set up).
+pub fn load_host_functions() -> Result<(), &'static str> {
     // SAFETY: the host-function table is a read-only page range the host maps at this address.
     let table = unsafe {
         core::slice::from_raw_parts(
@@ -61,25 +66,61 @@ fn host_functions() -> Option<&'static HostFunctionDetails> {
     unsafe { (*HOST_FUNCTIONS.0.get()).as_ref() }
 }
 
-/// Runs `f` on the input buffer.
-pub fn with_input<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
-    let peb = peb();
-    // SAFETY: the input buffer is guest RAM, read-write, at the address and size the PEB gives;
-    // the host does not touch it while the guest runs; the slice lives only for `f`.
-    let buf = unsafe {
-        core::slice::from_raw_parts_mut(peb.gva_input as *mut u8, peb.input_size_bytes as usize)
+/// One past the highest input/output byte written since the snapshot. Both live in `.bss`,
+/// which every restore resets, so they always start from the snapshot's values.
+static INPUT_HIGH_WATER: AtomicU64 = AtomicU64::new(0);
+static OUTPUT_HIGH_WATER: AtomicU64 = AtomicU64::new(0);
+
+/// How a closure uses a buffer, for the high-water marks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Only through `flint_abi::buffer` push/pop/reset: the marks follow `top`.
+    Stack,
+    /// Anything: the whole buffer counts as written.
+    Raw,
+}
+
+fn with_buffer<R>(
+    gva: u64,
+    size_bytes: u64,
+    high_water: &AtomicU64,
+    how: Use,
+    f: impl FnOnce(&mut [u8]) -> R,
+) -> R {
+    // SAFETY: the PEB gives this buffer as guest RAM, read-write; the host does not touch it
+    // while the guest runs, and the slice lives only for `f`.
+    let buf = unsafe { core::slice::from_raw_parts_mut(gva as *mut u8, size_bytes as usize) };
+    let r = f(&mut *buf);
+    let end = match how {
+        Use::Stack => buffer::top(buf).map_or(size_bytes, |t| t as u64),
+        Use::Raw => size_bytes,
     };
-    f(buf)
+    high_water.fetch_max(gva + end, Ordering::Relaxed);
+    r
+}
+
+/// Runs `f` on the input buffer.
+pub fn with_input<R>(how: Use, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let peb = peb();
+    with_buffer(
+        peb.gva_input,
+        peb.input_size_bytes,
+        &INPUT_HIGH_WATER,
+        how,
+        f,
+    )
 }
 
 /// Runs `f` on the output buffer.
-pub fn with_output<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+pub fn with_output<R>(how: Use, f: impl FnOnce(&mut [u8]) -> R) -> R {
     let peb = peb();
-    // SAFETY: as for `with_input`, for the output buffer.
-    let buf = unsafe {
-        core::slice::from_raw_parts_mut(peb.gva_output as *mut u8, peb.output_size_bytes as usize)
-    };
-    f(buf)
+    with_buffer(
+        peb.gva_output,
+        peb.output_size_bytes,
+        &OUTPUT_HIGH_WATER,
+        how,
+        f,
+    )
 }
 
 fn host_call_error(message: String) -> GuestError {
@@ -117,9 +158,9 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value, GuestError> {
 /// Sends a host call without checking it against the table (the hostile test guests use this
 /// to show that the host checks on its own).
 pub fn call_unchecked(call: &FunctionCall) -> Result<Value, GuestError> {
-    with_output(|out| buffer::push(out, call)).map_err(buffer_error)?;
+    with_output(Use::Stack, |out| buffer::push(out, call)).map_err(buffer_error)?;
     arch::ring(Doorbell::HostCall, 0);
-    let ret: ReturnValue = with_input(buffer::pop).map_err(buffer_error)?;
+    let ret: ReturnValue = with_input(Use::Stack, buffer::pop).map_err(buffer_error)?;
     Ok(ret.0)
 }
 
@@ -135,23 +176,19 @@ pub fn log(level: LogLevel, message: &str, source: &str, line: u32) {
         source: source.to_string(),
         line,
     };
-    if with_output(|out| buffer::push(out, &record)).is_ok() {
+    if with_output(Use::Stack, |out| buffer::push(out, &record)).is_ok() {
         arch::ring(Doorbell::Log, 0);
     }
 }
 
 /// Writes the status block the host reads after each call.
 pub fn write_status(heap_high_water_gva: u64) {
-    let output_high_water_gva = with_output(|out| {
-        buffer::top(out)
-            .map(|t| t as u64)
-            .unwrap_or(out.len() as u64)
-    }) + peb().gva_output;
     let status = StatusBlock {
         magic: STATUS_MAGIC,
         heap_high_water_gva,
         stack_low_water_gva: arch::stack_pointer(),
-        output_high_water_gva,
+        input_high_water_gva: INPUT_HIGH_WATER.load(Ordering::Relaxed),
+        output_high_water_gva: OUTPUT_HIGH_WATER.load(Ordering::Relaxed),
     };
     // SAFETY: the status block page is mapped read-write for the guest at GVA_STATUS and only
     // the guest writes it.

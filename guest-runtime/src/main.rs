@@ -41,14 +41,18 @@ static DISPATCH_ENTRY: extern "C" fn() -> ! = dispatch::flint_dispatch;
 /// The host takes its snapshot right after; every call then starts at `flint_dispatch`.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
-    if let Err(message) = host::init() {
-        panic::abort_with(flint_abi::message::ErrorCode::MalformedCall, message);
-    }
-    let peb = host::peb();
+    let peb = match host::check_peb() {
+        Ok(peb) => peb,
+        // Without a valid PEB there is no output buffer to report through.
+        Err(_) => arch::stop(),
+    };
     // SAFETY: the heap region is guest RAM, read-write, given by the PEB, used by nothing else,
     // and this is the first and only initialisation.
     unsafe { heap::HEAP.init(peb.gva_heap, peb.heap_size_bytes) };
-    host::with_output(flint_abi::buffer::reset);
+    if let Err(message) = host::load_host_functions() {
+        panic::abort_with(flint_abi::message::ErrorCode::MalformedCall, message);
+    }
+    host::with_output(host::Use::Stack, flint_abi::buffer::reset);
     host::write_status(heap::HEAP.high_water());
     arch::ring(Doorbell::CallDone, 0);
     arch::stop()

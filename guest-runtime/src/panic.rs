@@ -37,7 +37,7 @@ pub fn abort_with(code: ErrorCode, message: &str) -> ! {
         code,
         message: alloc::string::String::from(message),
     };
-    host::with_output(|out| {
+    host::with_output(host::Use::Stack, |out| {
         buffer::reset(out);
         let _ = buffer::push(out, &error);
     });

@@ -14,6 +14,11 @@ pub const GPA_DOORBELL: u64 = 1 << 32;
 /// Size of the doorbell mapping (one 2 MiB page).
 pub const DOORBELL_SIZE_BYTES: u64 = 2 << 20;
 
+/// `CallDone` value: a `ReturnValue` is on the output buffer.
+pub const DONE_OK: u64 = 0;
+/// `CallDone` value: a `GuestError` is on the output buffer.
+pub const DONE_ERROR: u64 = 1;
+
 /// What the guest asks of the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]

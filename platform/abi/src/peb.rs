@@ -89,6 +89,8 @@ pub struct StatusBlock {
     pub heap_high_water_gva: u64,
     /// Lowest address the stack may have reached during the call.
     pub stack_low_water_gva: u64,
+    /// One past the highest input-buffer byte the guest wrote.
+    pub input_high_water_gva: u64,
     /// One past the highest output-buffer byte the guest wrote.
     pub output_high_water_gva: u64,
 }
@@ -109,7 +111,8 @@ impl StatusBlock {
             magic: w(0),
             heap_high_water_gva: w(1),
             stack_low_water_gva: w(2),
-            output_high_water_gva: w(3),
+            input_high_water_gva: w(3),
+            output_high_water_gva: w(4),
         }
     }
 }

@@ -1,0 +1,88 @@
+//! Builds the guest runtime (`guest-runtime/`, its own crate with freestanding flags) and
+//! exposes the path of the resulting ELF to the crate as `FLINT_GUEST_ELF`.
+//!
+//! The nested `cargo build` runs on every build of this crate whose inputs changed (the guest's
+//! sources, its manifest, the ABI crate); cargo's own freshness check inside it decides what to
+//! recompile, so a stale guest is never embedded silently. It uses one target directory beside
+//! the host's (`<target>/flint-guest`), shared by every host profile.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root");
+    let guest = root.join("guest-runtime");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    let target_dir = guest_target_dir(&out_dir);
+
+    for watched in [
+        "src",
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "link.ld",
+        ".cargo",
+    ] {
+        println!("cargo:rerun-if-changed={}", guest.join(watched).display());
+    }
+    for watched in ["src", "Cargo.toml"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join("platform/abi").join(watched).display()
+        );
+    }
+    println!("cargo:rerun-if-env-changed=FLINT_GUEST_TARGET_DIR");
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&guest)
+        .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu"])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The guest's flags come from guest-runtime/.cargo/config.toml; nothing of the host build's
+    // configuration may leak into it.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+        "CARGO_PROFILE_RELEASE_LTO",
+        "CARGO_PROFILE_RELEASE_PANIC",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo for the guest runtime");
+    assert!(status.success(), "building guest-runtime failed: {status}");
+
+    let elf = target_dir.join("x86_64-unknown-linux-gnu/release/flint-guest");
+    assert!(
+        elf.is_file(),
+        "guest runtime not found at {}",
+        elf.display()
+    );
+    println!("cargo:rustc-env=FLINT_GUEST_ELF={}", elf.display());
+}
+
+/// `<target>/flint-guest`, where `<target>` is the host's target directory (found from
+/// `OUT_DIR` = `<target>[/<triple>]/<profile>/build/<pkg>-<hash>/out`), unless
+/// `FLINT_GUEST_TARGET_DIR` says otherwise.
+fn guest_target_dir(out_dir: &Path) -> PathBuf {
+    if let Ok(dir) = std::env::var("FLINT_GUEST_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    out_dir
+        .ancestors()
+        .nth(4)
+        .map(|t| t.join("flint-guest"))
+        .unwrap_or_else(|| out_dir.join("flint-guest"))
+}

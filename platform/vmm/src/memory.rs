@@ -1,0 +1,333 @@
+//! Guest RAM: one host mapping, with inaccessible guard pages on both sides, that KVM maps at
+//! guest-physical address 0.
+//!
+//! Why not `vm-memory`: a sandbox needs exactly one region, guard pages around it, a backing
+//! that is either anonymous or a private copy-on-write mapping of a snapshot memfd, a record of
+//! every range the host wrote, and raw range copies on the restore hot path. That is this small
+//! type; `vm-memory`'s region collections and bitmaps would sit unused around it.
+//!
+//! Every access from the host goes through bounds-checked methods that take guest-physical
+//! addresses; guest memory is never handed out as a Rust reference, because the guest can change
+//! it whenever its vCPU runs.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr::NonNull;
+
+use flint_abi::buffer::BufferMemory;
+use flint_abi::layout::PAGE_SIZE;
+
+/// Why guest memory could not be set up or accessed.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    /// `mmap` of the reservation failed.
+    #[error("Reserve {size_bytes} bytes of address space")]
+    Reserve {
+        /// Bytes asked for.
+        size_bytes: u64,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `mmap` of the backing into the reservation failed.
+    #[error("Map guest memory")]
+    Map(#[source] std::io::Error),
+    /// A host access fell outside guest RAM.
+    #[error("Guest range {gpa:#x}+{len:#x} is outside guest memory of {size_bytes:#x} bytes")]
+    OutOfBounds {
+        /// Start address.
+        gpa: u64,
+        /// Length.
+        len: u64,
+        /// Size of guest RAM.
+        size_bytes: u64,
+    },
+}
+
+/// Guest RAM of one sandbox.
+#[derive(Debug)]
+pub struct GuestMemory {
+    /// Start of the whole reservation, guard pages included.
+    reservation: NonNull<u8>,
+    /// Size of the reservation.
+    reservation_size: usize,
+    /// Start of guest RAM (one page into the reservation).
+    base: NonNull<u8>,
+    /// Size of guest RAM.
+    size_bytes: u64,
+    /// Every range the host wrote since the last [`GuestMemory::take_host_writes`].
+    host_writes: Vec<(u64, u64)>,
+}
+
+// SAFETY: `GuestMemory` owns its mapping exclusively; the raw pointers are never shared with
+// another `GuestMemory`, and all access goes through `&self`/`&mut self` methods.
+unsafe impl Send for GuestMemory {}
+
+impl GuestMemory {
+    /// Maps `size_bytes` (a multiple of the page size) of zeroed anonymous memory.
+    pub fn anonymous(size_bytes: u64) -> Result<Self, MemoryError> {
+        Self::map(size_bytes, None)
+    }
+
+    /// Maps `size_bytes` of `fd` privately: reads see the file, writes are copied on write and
+    /// never reach the file.
+    pub fn private_file(fd: BorrowedFd<'_>, size_bytes: u64) -> Result<Self, MemoryError> {
+        Self::map(size_bytes, Some(fd))
+    }
+
+    fn map(size_bytes: u64, fd: Option<BorrowedFd<'_>>) -> Result<Self, MemoryError> {
+        let page = PAGE_SIZE as usize;
+        let reservation_size = size_bytes as usize + 2 * page;
+        // SAFETY: a fresh PROT_NONE anonymous mapping at an address the kernel picks; it
+        // aliases nothing.
+        let reservation = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reservation_size,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if reservation == libc::MAP_FAILED {
+            return Err(MemoryError::Reserve {
+                size_bytes,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        let reservation = NonNull::new(reservation.cast::<u8>()).ok_or(MemoryError::Map(
+            std::io::Error::other("mmap returned null"),
+        ))?;
+        // SAFETY: `page` is inside the reservation just made.
+        let inner = unsafe { reservation.as_ptr().add(page) };
+        let (flags, raw_fd) = match fd {
+            Some(fd) => (libc::MAP_PRIVATE | libc::MAP_FIXED, fd.as_raw_fd()),
+            None => (
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+            ),
+        };
+        // SAFETY: MAP_FIXED replaces pages inside our own reservation (from one page in, for
+        // `size_bytes`), leaving a PROT_NONE guard page on each side; nothing else uses them.
+        let mapped = unsafe {
+            libc::mmap(
+                inner.cast(),
+                size_bytes as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags | libc::MAP_NORESERVE,
+                raw_fd,
+                0,
+            )
+        };
+        let memory = Self {
+            reservation,
+            reservation_size,
+            // SAFETY: `inner` is one page into a non-null mapping, so it is non-null.
+            base: unsafe { NonNull::new_unchecked(inner) },
+            size_bytes,
+            host_writes: Vec::new(),
+        };
+        if mapped == libc::MAP_FAILED {
+            return Err(MemoryError::Map(std::io::Error::last_os_error()));
+        }
+        Ok(memory)
+    }
+
+    /// Size of guest RAM.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// Host address of guest-physical 0, for `KVM_SET_USER_MEMORY_REGION`.
+    pub fn host_address(&self) -> u64 {
+        self.base.as_ptr() as u64
+    }
+
+    fn check(&self, gpa: u64, len: u64) -> Result<usize, MemoryError> {
+        match gpa.checked_add(len) {
+            Some(end) if end <= self.size_bytes => Ok(gpa as usize),
+            _ => Err(MemoryError::OutOfBounds {
+                gpa,
+                len,
+                size_bytes: self.size_bytes,
+            }),
+        }
+    }
+
+    /// Copies guest memory at `gpa` into `out`.
+    pub fn read(&self, gpa: u64, out: &mut [u8]) -> Result<(), MemoryError> {
+        let off = self.check(gpa, out.len() as u64)?;
+        // SAFETY: `check` keeps `off..off+len` inside the mapping; `out` is a distinct host
+        // buffer. The guest is not running while the host calls this (one thread drives a
+        // sandbox), so the bytes are stable.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.as_ptr().add(off), out.as_mut_ptr(), out.len())
+        };
+        Ok(())
+    }
+
+    /// Reads a little-endian `u64` at `gpa`.
+    pub fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
+        let mut b = [0u8; 8];
+        self.read(gpa, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes `data` at `gpa` and records the range as host-written.
+    pub fn write(&mut self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
+        let off = self.check(gpa, data.len() as u64)?;
+        // SAFETY: `check` keeps the range inside the mapping; `data` is a host buffer that
+        // cannot overlap guest memory handed out by no one.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.as_ptr().add(off), data.len())
+        };
+        self.note_host_write(gpa, data.len() as u64);
+        Ok(())
+    }
+
+    fn note_host_write(&mut self, gpa: u64, len: u64) {
+        match self.host_writes.last_mut() {
+            Some((start, l)) if *start + *l == gpa => *l += len,
+            _ => self.host_writes.push((gpa, len)),
+        }
+    }
+
+    /// The ranges the host wrote since the last call, and forgets them.
+    pub fn take_host_writes(&mut self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut self.host_writes)
+    }
+
+    /// Copies `len` bytes at `gpa` from `src` (another mapping of the same size, such as a
+    /// snapshot) into this memory. Not recorded as a host write: it is how writes are undone.
+    pub fn copy_range_from(&mut self, src: &[u8], gpa: u64, len: u64) -> Result<(), MemoryError> {
+        let off = self.check(gpa, len)?;
+        let from = src
+            .get(off..off + len as usize)
+            .ok_or(MemoryError::OutOfBounds {
+                gpa,
+                len,
+                size_bytes: src.len() as u64,
+            })?;
+        // SAFETY: both ranges are in bounds (checked above) and belong to different mappings.
+        unsafe {
+            std::ptr::copy_nonoverlapping(from.as_ptr(), self.base.as_ptr().add(off), from.len())
+        };
+        Ok(())
+    }
+
+    /// The lowest address in `gpa..gpa+len` whose 8-byte word is not zero, if any.
+    pub fn first_nonzero_word(&self, gpa: u64, len: u64) -> Result<Option<u64>, MemoryError> {
+        let off = self.check(gpa, len)?;
+        // SAFETY: in bounds (checked); read-only view while the guest is stopped. `u64` reads
+        // at 8-aligned offsets: `base` is page-aligned and callers pass 8-aligned `gpa`.
+        let words = unsafe {
+            std::slice::from_raw_parts(self.base.as_ptr().add(off).cast::<u64>(), len as usize / 8)
+        };
+        Ok(words
+            .iter()
+            .position(|&w| w != 0)
+            .map(|i| gpa + i as u64 * 8))
+    }
+
+    /// Whether `gpa..gpa+len` equals the same range of `other`.
+    pub fn range_equals(&self, other: &[u8], gpa: u64, len: u64) -> Result<bool, MemoryError> {
+        let off = self.check(gpa, len)?;
+        let Some(theirs) = other.get(off..off + len as usize) else {
+            return Ok(false);
+        };
+        // SAFETY: in bounds (checked); read-only view while the guest is stopped.
+        let ours = unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(off), len as usize) };
+        Ok(ours == theirs)
+    }
+
+    /// A copy of all of guest RAM.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.size_bytes as usize];
+        // The whole range is in bounds by construction.
+        self.read(0, &mut v).expect("whole memory is in bounds");
+        v
+    }
+
+    /// A view of one buffer region, for the generic push/pop in `flint_abi::buffer`.
+    pub fn buffer(&mut self, gpa: u64, size_bytes: u64) -> Result<GuestBuffer<'_>, MemoryError> {
+        self.check(gpa, size_bytes)?;
+        Ok(GuestBuffer {
+            memory: self,
+            gpa,
+            size_bytes,
+        })
+    }
+}
+
+impl Drop for GuestMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the reservation `map` created (which contains the backing
+        // mapping); nothing refers to it after drop.
+        unsafe { libc::munmap(self.reservation.as_ptr().cast(), self.reservation_size) };
+    }
+}
+
+/// One input or output buffer inside guest memory.
+pub struct GuestBuffer<'a> {
+    memory: &'a mut GuestMemory,
+    gpa: u64,
+    size_bytes: u64,
+}
+
+impl BufferMemory for GuestBuffer<'_> {
+    fn size_bytes(&self) -> usize {
+        self.size_bytes as usize
+    }
+
+    fn read(&self, offset: usize, out: &mut [u8]) {
+        assert!(offset as u64 + out.len() as u64 <= self.size_bytes);
+        self.memory
+            .read(self.gpa + offset as u64, out)
+            .expect("buffer was bounds-checked at creation");
+    }
+
+    fn write(&mut self, offset: usize, data: &[u8]) {
+        assert!(offset as u64 + data.len() as u64 <= self.size_bytes);
+        self.memory
+            .write(self.gpa + offset as u64, data)
+            .expect("buffer was bounds-checked at creation");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_writes_are_bounds_checked() {
+        let mut m = GuestMemory::anonymous(4 * PAGE_SIZE).unwrap();
+        m.write(100, &[1, 2, 3]).unwrap();
+        let mut out = [0u8; 3];
+        m.read(100, &mut out).unwrap();
+        assert_eq!(out, [1, 2, 3]);
+        assert!(m.write(4 * PAGE_SIZE - 1, &[1, 2]).is_err());
+        assert!(m.read(u64::MAX - 1, &mut out).is_err());
+        assert_eq!(m.take_host_writes(), vec![(100, 3)]);
+        assert!(m.take_host_writes().is_empty());
+    }
+
+    #[test]
+    fn adjacent_host_writes_merge() {
+        let mut m = GuestMemory::anonymous(PAGE_SIZE).unwrap();
+        m.write(0, &[1; 8]).unwrap();
+        m.write(8, &[1; 8]).unwrap();
+        m.write(100, &[1]).unwrap();
+        assert_eq!(m.take_host_writes(), vec![(0, 16), (100, 1)]);
+    }
+
+    #[test]
+    fn finds_the_first_nonzero_word() {
+        let mut m = GuestMemory::anonymous(2 * PAGE_SIZE).unwrap();
+        assert_eq!(m.first_nonzero_word(0, 2 * PAGE_SIZE).unwrap(), None);
+        m.write(PAGE_SIZE + 17, &[9]).unwrap();
+        assert_eq!(
+            m.first_nonzero_word(0, 2 * PAGE_SIZE).unwrap(),
+            Some(PAGE_SIZE + 16)
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Four-level identity page tables, written by the host into the page-table region (which the
+//! guest cannot see: it is not mapped).
+//!
+//! Every page of guest RAM gets a 4 KiB leaf with the permissions of its region
+//! ([`flint_abi::layout::Layout::regions`]) or image segment; pages in neither are not present.
+//! The doorbell is one 2 MiB leaf at [`GPA_DOORBELL`]. Accessed (and, for writable pages, dirty)
+//! bits are preset, so the CPU never writes to the tables.
+
+use flint_abi::doorbell::GPA_DOORBELL;
+use flint_abi::layout::{Access, LARGE_PAGE_SIZE, Layout, PAGE_SIZE, Privilege};
+
+use crate::image::GuestImage;
+
+const PRESENT: u64 = 1;
+const WRITABLE: u64 = 1 << 1;
+const USER: u64 = 1 << 2;
+const ACCESSED: u64 = 1 << 5;
+const DIRTY: u64 = 1 << 6;
+const LARGE: u64 = 1 << 7;
+const NO_EXECUTE: u64 = 1 << 63;
+/// Upper levels allow everything; the leaf decides.
+const TABLE: u64 = PRESENT | WRITABLE | USER | ACCESSED;
+
+/// Permissions of one page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PagePermission {
+    /// How it may be used.
+    pub access: Access,
+    /// By whom.
+    pub privilege: Privilege,
+}
+
+const NOT_PRESENT: PagePermission = PagePermission {
+    access: Access::None,
+    privilege: Privilege::Supervisor,
+};
+
+/// The permission of every page of guest RAM.
+pub fn page_permissions(layout: &Layout, image: &GuestImage) -> Vec<PagePermission> {
+    let mut pages = vec![NOT_PRESENT; (layout.mem_size_bytes / PAGE_SIZE) as usize];
+    let mut set = |gva: u64, size_bytes: u64, perm: PagePermission| {
+        let first = (gva / PAGE_SIZE) as usize;
+        let count = size_bytes.div_ceil(PAGE_SIZE) as usize;
+        pages[first..first + count].fill(perm);
+    };
+    for r in layout.regions() {
+        set(
+            r.gva,
+            r.size_bytes,
+            PagePermission {
+                access: r.access,
+                privilege: r.privilege,
+            },
+        );
+    }
+    for s in &image.segments {
+        let perm = PagePermission {
+            access: s.access,
+            privilege: Privilege::User,
+        };
+        set(s.gva, s.size_bytes, perm);
+    }
+    pages
+}
+
+fn leaf(gpa: u64, perm: PagePermission) -> u64 {
+    let user = match perm.privilege {
+        Privilege::User => USER,
+        Privilege::Supervisor => 0,
+    };
+    let bits = match perm.access {
+        Access::None => return 0,
+        Access::Read => PRESENT | ACCESSED | NO_EXECUTE,
+        Access::ReadWrite => PRESENT | WRITABLE | ACCESSED | DIRTY | NO_EXECUTE,
+        Access::ReadExecute => PRESENT | ACCESSED,
+    };
+    gpa | bits | user
+}
+
+/// The bytes of the page-table region: PML4, PDPT, the doorbell's PD, one PD per GiB of RAM,
+/// then one PT per 2 MiB.
+pub fn build(layout: &Layout, perms: &[PagePermission]) -> Vec<u8> {
+    let base = layout.gpa_page_tables;
+    let mem = layout.mem_size_bytes;
+    let pds = mem.div_ceil(1 << 30);
+    let pts = mem.div_ceil(LARGE_PAGE_SIZE);
+    let pml4 = base;
+    let pdpt = base + PAGE_SIZE;
+    let doorbell_pd = base + 2 * PAGE_SIZE;
+    let pd = |i: u64| base + (3 + i) * PAGE_SIZE;
+    let pt = |i: u64| base + (3 + pds + i) * PAGE_SIZE;
+
+    let mut bytes = vec![0u8; layout.page_tables_size_bytes as usize];
+    let mut put = |gpa: u64, entry: u64| {
+        let off = (gpa - base) as usize;
+        bytes[off..off + 8].copy_from_slice(&entry.to_le_bytes());
+    };
+    put(pml4, pdpt | TABLE);
+    for i in 0..pds {
+        put(pdpt + i * 8, pd(i) | TABLE);
+    }
+    for i in 0..pts {
+        put(pd(0) + i * 8, pt(i) | TABLE);
+    }
+    for (page, perm) in perms.iter().enumerate() {
+        let gpa = page as u64 * PAGE_SIZE;
+        put(pt(0) + page as u64 * 8, leaf(gpa, *perm));
+    }
+    let doorbell_gib = GPA_DOORBELL >> 30;
+    put(pdpt + doorbell_gib * 8, doorbell_pd | TABLE);
+    put(
+        doorbell_pd,
+        GPA_DOORBELL | PRESENT | WRITABLE | USER | ACCESSED | DIRTY | LARGE | NO_EXECUTE,
+    );
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flint_abi::layout::{GVA_HOST_FUNCTIONS, MemoryConfig};
+
+    fn entry(tables: &[u8], layout: &Layout, gpa: u64) -> u64 {
+        let off = (gpa - layout.gpa_page_tables) as usize;
+        u64::from_le_bytes(tables[off..off + 8].try_into().unwrap())
+    }
+
+    /// Walks the tables like the MMU does and returns the leaf for `gva`.
+    fn walk(tables: &[u8], layout: &Layout, gva: u64) -> u64 {
+        let mask = 0x000f_ffff_ffff_f000;
+        let l4 = entry(
+            tables,
+            layout,
+            layout.gpa_page_tables + ((gva >> 39) & 511) * 8,
+        );
+        let l3 = entry(tables, layout, (l4 & mask) + ((gva >> 30) & 511) * 8);
+        if l3 & LARGE != 0 {
+            return l3;
+        }
+        let l2 = entry(tables, layout, (l3 & mask) + ((gva >> 21) & 511) * 8);
+        if l2 & LARGE != 0 {
+            return l2;
+        }
+        entry(tables, layout, (l2 & mask) + ((gva >> 12) & 511) * 8)
+    }
+
+    #[test]
+    fn leaves_carry_region_permissions() {
+        let layout = Layout::new(MemoryConfig::default()).unwrap();
+        let image = GuestImage::builtin().unwrap();
+        let t = build(&layout, &page_permissions(&layout, &image));
+        assert_eq!(walk(&t, &layout, 0), 0, "null page not present");
+        let hostfn = walk(&t, &layout, GVA_HOST_FUNCTIONS);
+        assert_eq!(
+            hostfn & (PRESENT | WRITABLE | NO_EXECUTE),
+            PRESENT | NO_EXECUTE
+        );
+        let heap = walk(&t, &layout, layout.gva_heap + 5 * PAGE_SIZE);
+        assert_eq!(
+            heap & !0x000f_ffff_ffff_f000,
+            PRESENT | WRITABLE | USER | ACCESSED | DIRTY | NO_EXECUTE
+        );
+        assert_eq!(
+            heap & 0x000f_ffff_ffff_f000,
+            layout.gva_heap + 5 * PAGE_SIZE
+        );
+        assert_eq!(walk(&t, &layout, layout.gva_stack_guard), 0);
+        let text = walk(&t, &layout, image.entry_gva);
+        assert_eq!(text & (WRITABLE | NO_EXECUTE), 0);
+        assert_ne!(text & PRESENT, 0);
+        assert_eq!(
+            walk(&t, &layout, layout.gpa_page_tables),
+            0,
+            "tables unmapped"
+        );
+        let doorbell = walk(&t, &layout, GPA_DOORBELL + 16);
+        assert_eq!(doorbell & 0x000f_ffff_ffe0_0000, GPA_DOORBELL);
+        assert_ne!(doorbell & LARGE, 0);
+    }
+}
