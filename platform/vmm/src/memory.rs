@@ -215,18 +215,74 @@ impl GuestMemory {
         Ok(())
     }
 
-    /// The lowest address in `gpa..gpa+len` whose 8-byte word is not zero, if any.
+    /// The lowest address in `gpa..gpa+len` whose 8-byte word is not zero, if any. `gpa` must
+    /// be 8-aligned.
     pub fn first_nonzero_word(&self, gpa: u64, len: u64) -> Result<Option<u64>, MemoryError> {
         let off = self.check(gpa, len)?;
-        // SAFETY: in bounds (checked); read-only view while the guest is stopped. `u64` reads
-        // at 8-aligned offsets: `base` is page-aligned and callers pass 8-aligned `gpa`.
+        assert!(gpa.is_multiple_of(8), "unaligned scan start {gpa:#x}");
+        // SAFETY: in bounds (checked); read-only view while the guest is stopped; `base` is
+        // page-aligned and `gpa` 8-aligned, so the `u64` reads are aligned.
         let words = unsafe {
             std::slice::from_raw_parts(self.base.as_ptr().add(off).cast::<u64>(), len as usize / 8)
         };
-        Ok(words
-            .iter()
-            .position(|&w| w != 0)
-            .map(|i| gpa + i as u64 * 8))
+        // OR-reduce 64-byte blocks first (vectorises), then find the word inside the block.
+        let block = words
+            .chunks(8)
+            .position(|c| c.iter().fold(0, |a, &w| a | w) != 0);
+        Ok(block.and_then(|b| {
+            let i = b * 8 + words[b * 8..].iter().position(|&w| w != 0)?;
+            Some(gpa + i as u64 * 8)
+        }))
+    }
+
+    /// Which pages of `gpa..gpa+len` (page-aligned) the host has ever backed with memory
+    /// (`mincore`). A page that is not resident has never been touched, so it still holds what
+    /// the mapping started with: zeros, or the snapshot file's bytes.
+    pub fn resident_pages(&self, gpa: u64, len: u64) -> Result<Vec<bool>, MemoryError> {
+        let off = self.check(gpa, len)?;
+        let pages = (len / PAGE_SIZE) as usize;
+        let mut vec = vec![0u8; pages];
+        // SAFETY: `off..off+len` is inside our mapping (checked) and page-aligned (callers pass
+        // page-aligned ranges; `base` is page-aligned); `vec` has one byte per page.
+        let rc = unsafe {
+            libc::mincore(
+                self.base.as_ptr().add(off).cast(),
+                len as usize,
+                vec.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            // Without residency information, report every page as resident.
+            return Ok(vec![true; pages]);
+        }
+        Ok(vec.into_iter().map(|b| b & 1 != 0).collect())
+    }
+
+    /// The lowest non-zero 8-byte word in `gpa..end` (`gpa` 8-aligned), reading only pages the
+    /// host has backed: a page that was never touched holds what the mapping started with, and
+    /// callers use this only where that is zero or equal to the snapshot.
+    pub fn first_nonzero_resident_word(
+        &self,
+        gpa: u64,
+        end: u64,
+    ) -> Result<Option<u64>, MemoryError> {
+        let first_page = gpa - gpa % PAGE_SIZE;
+        let last_page = end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let resident = self.resident_pages(first_page, last_page - first_page)?;
+        for (i, _) in resident.iter().enumerate().filter(|(_, r)| **r) {
+            let page = first_page + i as u64 * PAGE_SIZE;
+            let from = page.max(gpa);
+            let to = (page + PAGE_SIZE).min(end);
+            if let Some(found) = self.first_nonzero_word(from, to.saturating_sub(from))? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the page at `gpa` is all zero (`gpa` page-aligned and in bounds).
+    pub fn page_is_zero(&self, gpa: u64) -> Result<bool, MemoryError> {
+        Ok(self.first_nonzero_word(gpa, PAGE_SIZE)?.is_none())
     }
 
     /// Whether `gpa..gpa+len` equals the same range of `other`.

@@ -150,14 +150,15 @@ fn runtime_ranges(
 /// From the lowest page whose content may differ from the snapshot to the top of the stack.
 ///
 /// Below the snapshot's own lowest non-zero stack word the snapshot is all zeros, so a page
-/// there can only differ if it now holds a non-zero word: scanning for the first one finds the
-/// lowest page to copy, whatever the guest reports.
+/// there can only differ if it now holds a non-zero word; pages the host never backed still
+/// hold the snapshot's bytes. Scanning for the first non-zero word finds the lowest page to
+/// copy, whatever the guest reports.
 fn stack_range(memory: &GuestMemory, snapshot: &Snapshot) -> Result<(u64, u64), MemoryError> {
     let l = &snapshot.layout;
-    let scan_from = l.gva_stack_limit + STACK_COOKIE_SIZE_BYTES;
     let snapshot_low = snapshot.stack_low_water_gva;
+    let scan_from = l.gva_stack_limit + STACK_COOKIE_SIZE_BYTES;
     let now_low = memory
-        .first_nonzero_word(scan_from, snapshot_low - scan_from)?
+        .first_nonzero_resident_word(scan_from, snapshot_low)?
         .unwrap_or(snapshot_low);
     let low = page_down(now_low.min(snapshot_low));
     Ok((low, l.gva_stack_top - low))

@@ -196,14 +196,18 @@ impl Snapshot {
         }
         let mut page = vec![0u8; PAGE_SIZE as usize];
         let mut resident_bytes = 0;
-        for gpa in (0..size).step_by(PAGE_SIZE as usize) {
-            state
-                .memory
-                .read(gpa, &mut page)
-                .expect("every page of guest RAM is in bounds");
-            if page.iter().all(|&b| b == 0) {
+        // Untouched pages are zero: only resident ones can hold data.
+        let resident = state
+            .memory
+            .resident_pages(0, size)
+            .expect("guest RAM is in bounds");
+        for (index, _) in resident.iter().enumerate().filter(|(_, r)| **r) {
+            let gpa = index as u64 * PAGE_SIZE;
+            let in_bounds = "every page of guest RAM is in bounds";
+            if state.memory.page_is_zero(gpa).expect(in_bounds) {
                 continue;
             }
+            state.memory.read(gpa, &mut page).expect(in_bounds);
             resident_bytes += PAGE_SIZE;
             // SAFETY: writes one page from a host buffer into our memfd at an in-range offset.
             let n = unsafe {
@@ -246,7 +250,7 @@ impl Snapshot {
         let scan_from = layout.gva_stack_limit + STACK_COOKIE_SIZE_BYTES;
         let stack_low_water_gva = state
             .memory
-            .first_nonzero_word(scan_from, layout.gva_stack_top - scan_from)
+            .first_nonzero_resident_word(scan_from, layout.gva_stack_top)
             .expect("the stack is in bounds")
             .unwrap_or(layout.gva_stack_top);
         let image_data_runs = state
