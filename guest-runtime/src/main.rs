@@ -57,3 +57,20 @@ pub extern "C" fn _start() -> ! {
     arch::ring(Doorbell::CallDone, 0);
     arch::stop()
 }
+
+/// wasmtime's platform hook (minimal, no-signals build): its one thread-local pointer. The
+/// guest has one vCPU and one thread, so a plain static is that thread's storage.
+static WASMTIME_TLS: core::sync::atomic::AtomicPtr<u8> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+/// Returns the pointer wasmtime last stored.
+#[unsafe(no_mangle)]
+extern "C" fn wasmtime_tls_get() -> *mut u8 {
+    WASMTIME_TLS.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Stores wasmtime's thread-local pointer.
+#[unsafe(no_mangle)]
+extern "C" fn wasmtime_tls_set(ptr: *mut u8) {
+    WASMTIME_TLS.store(ptr, core::sync::atomic::Ordering::Relaxed);
+}

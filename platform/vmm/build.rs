@@ -40,7 +40,13 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&guest)
-        .args(["build", "--release", "--locked", "--target", "x86_64-unknown-linux-gnu"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     // The guest's flags come from guest-runtime/.cargo/config.toml; nothing of the host build's
