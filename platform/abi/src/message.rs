@@ -368,12 +368,12 @@ macro_rules! read_value {
     }};
 }
 
-fn finish<T>(mut fbb: FlatBufferBuilder<'_>, root: WIPOffset<T>) -> Vec<u8> {
+pub(crate) fn finish<T>(mut fbb: FlatBufferBuilder<'_>, root: WIPOffset<T>) -> Vec<u8> {
     fbb.finish_size_prefixed(root, None);
     fbb.finished_data().to_vec()
 }
 
-fn root<'a, T>(bytes: &'a [u8]) -> Result<T::Inner, DecodeError>
+pub(crate) fn root<'a, T>(bytes: &'a [u8]) -> Result<T::Inner, DecodeError>
 where
     T: flatbuffers::Follow<'a> + flatbuffers::Verifiable + 'a,
 {

@@ -16,6 +16,8 @@ pub mod flint {
       pub use self::error_code_generated::*;
       mod log_level_generated;
       pub use self::log_level_generated::*;
+      mod trap_kind_generated;
+      pub use self::trap_kind_generated::*;
       mod i32_value_generated;
       pub use self::i32_value_generated::*;
       mod i64_value_generated;
@@ -50,6 +52,12 @@ pub mod flint {
       pub use self::host_function_definition_generated::*;
       mod host_function_details_generated;
       pub use self::host_function_details_generated::*;
+      mod wasm_init_generated;
+      pub use self::wasm_init_generated::*;
+      mod wasm_run_generated;
+      pub use self::wasm_run_generated::*;
+      mod wasm_result_generated;
+      pub use self::wasm_result_generated::*;
     } // fb
   } // abi
 } // flint

@@ -1,0 +1,38 @@
+//! WASI preview 1 (for command modules) and Flint's own `flint` imports, as wasmtime host
+//! functions, in `#![no_std]` Rust.
+//!
+//! The same code runs in two places: inside the micro-VM's guest runtime, and on the host for
+//! the in-process baseline of the benchmarks. What differs between them is behind two small
+//! traits: [`Clock`] (where time comes from) and [`FlintHost`] (where logs and the key-value
+//! store go).
+//!
+//! - [`imports`]: the table of every import Flint provides, with its signature. The host's
+//!   validator checks modules against it; [`add_to_linker`] defines each entry.
+//! - [`preview1`]: the WASI functions that do something: args, environ, clocks, random, stdin,
+//!   stdout/stderr (bounded), `proc_exit`, fdstat, prestat, `poll_oneoff` on clocks.
+//!   Everything else in the table returns an errno (`ENOSYS`, or `EBADF` for descriptors that
+//!   do not exist) instead of trapping.
+//! - [`flint`]: `flint.log`, `flint.kv_get`, `flint.kv_set`, `flint.kv_delete`.
+//!
+//! Every pointer and length a module passes is checked against its linear memory; a bad one is
+//! `EFAULT` (or a trap for the `flint` functions), never an out-of-bounds access.
+#![no_std]
+
+extern crate alloc;
+
+pub mod ctx;
+pub mod flint;
+pub mod imports;
+mod memory;
+pub mod preview1;
+
+pub use ctx::{Clock, ClockId, Exit, FlintHost, WasiCtx, WasiView};
+
+/// Defines every import in [`imports::IMPORTS`] in `linker`.
+pub fn add_to_linker<T: WasiView + 'static>(
+    linker: &mut wasmtime::Linker<T>,
+) -> wasmtime::Result<()> {
+    preview1::add_to_linker(linker)?;
+    flint::add_to_linker(linker)?;
+    imports::add_stubs(linker)
+}
