@@ -34,6 +34,8 @@ const FUNCTIONS: &[(&str, GuestFn)] = &[
     ("bad_output", bad_output),
     ("call_host_unchecked", call_host_unchecked),
     ("panic", panic),
+    (flint_abi::wasm::WASM_INIT, crate::wasm::init),
+    (flint_abi::wasm::WASM_RUN, crate::wasm::run),
 ];
 
 /// The function named `name`.

@@ -30,6 +30,7 @@ mod heap;
 mod host;
 mod mem;
 mod panic;
+mod wasm;
 
 use flint_abi::doorbell::Doorbell;
 

@@ -42,6 +42,8 @@ pub struct WasmRun {
     pub realtime_ns: u64,
     /// Host monotonic time at the call, ns.
     pub monotonic_ns: u64,
+    /// Guest time-stamp counter frequency in kHz (0 if unknown).
+    pub tsc_khz: u64,
 }
 
 /// How a run ended, if it trapped.
@@ -182,6 +184,7 @@ impl Message for WasmRun {
                 stderr_limit_bytes: self.stderr_limit_bytes,
                 realtime_ns: self.realtime_ns,
                 monotonic_ns: self.monotonic_ns,
+                tsc_khz: self.tsc_khz,
             },
         );
         finish(fbb, root)
@@ -198,6 +201,7 @@ impl Message for WasmRun {
             stderr_limit_bytes: m.stderr_limit_bytes(),
             realtime_ns: m.realtime_ns(),
             monotonic_ns: m.monotonic_ns(),
+            tsc_khz: m.tsc_khz(),
         })
     }
 }
@@ -269,6 +273,7 @@ mod tests {
             stderr_limit_bytes: 20,
             realtime_ns: 5,
             monotonic_ns: 6,
+            tsc_khz: 7,
         };
         assert_eq!(WasmRun::decode(&run.encode()).unwrap(), run);
         let result = WasmResult {

@@ -27,6 +27,7 @@ impl<'a> WasmRun<'a> {
   pub const VT_STDERR_LIMIT_BYTES: ::flatbuffers::VOffsetT = 14;
   pub const VT_REALTIME_NS: ::flatbuffers::VOffsetT = 16;
   pub const VT_MONOTONIC_NS: ::flatbuffers::VOffsetT = 18;
+  pub const VT_TSC_KHZ: ::flatbuffers::VOffsetT = 20;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -38,6 +39,7 @@ impl<'a> WasmRun<'a> {
     args: &'args WasmRunArgs<'args>
   ) -> ::flatbuffers::WIPOffset<WasmRun<'bldr>> {
     let mut builder = WasmRunBuilder::new(_fbb);
+    builder.add_tsc_khz(args.tsc_khz);
     builder.add_monotonic_ns(args.monotonic_ns);
     builder.add_realtime_ns(args.realtime_ns);
     builder.add_stderr_limit_bytes(args.stderr_limit_bytes);
@@ -109,6 +111,15 @@ impl<'a> WasmRun<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(WasmRun::VT_MONOTONIC_NS, Some(0)).unwrap()}
   }
+  /// Frequency of the guest's time-stamp counter in kHz (0 if unknown: time then stands still
+  /// within a call).
+  #[inline]
+  pub fn tsc_khz(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(WasmRun::VT_TSC_KHZ, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for WasmRun<'_> {
@@ -125,6 +136,7 @@ impl ::flatbuffers::Verifiable for WasmRun<'_> {
      .visit_field::<u64>("stderr_limit_bytes", Self::VT_STDERR_LIMIT_BYTES, false)?
      .visit_field::<u64>("realtime_ns", Self::VT_REALTIME_NS, false)?
      .visit_field::<u64>("monotonic_ns", Self::VT_MONOTONIC_NS, false)?
+     .visit_field::<u64>("tsc_khz", Self::VT_TSC_KHZ, false)?
      .finish();
     Ok(())
   }
@@ -138,6 +150,7 @@ pub struct WasmRunArgs<'a> {
     pub stderr_limit_bytes: u64,
     pub realtime_ns: u64,
     pub monotonic_ns: u64,
+    pub tsc_khz: u64,
 }
 impl<'a> Default for WasmRunArgs<'a> {
   #[inline]
@@ -151,6 +164,7 @@ impl<'a> Default for WasmRunArgs<'a> {
       stderr_limit_bytes: 0,
       realtime_ns: 0,
       monotonic_ns: 0,
+      tsc_khz: 0,
     }
   }
 }
@@ -193,6 +207,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WasmRunBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u64>(WasmRun::VT_MONOTONIC_NS, monotonic_ns, 0);
   }
   #[inline]
+  pub fn add_tsc_khz(&mut self, tsc_khz: u64) {
+    self.fbb_.push_slot::<u64>(WasmRun::VT_TSC_KHZ, tsc_khz, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WasmRunBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     WasmRunBuilder {
@@ -218,6 +236,7 @@ impl ::core::fmt::Debug for WasmRun<'_> {
       ds.field("stderr_limit_bytes", &self.stderr_limit_bytes());
       ds.field("realtime_ns", &self.realtime_ns());
       ds.field("monotonic_ns", &self.monotonic_ns());
+      ds.field("tsc_khz", &self.tsc_khz());
       ds.finish()
   }
 }
