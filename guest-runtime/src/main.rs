@@ -59,19 +59,31 @@ pub extern "C" fn _start() -> ! {
     arch::stop()
 }
 
-/// wasmtime's platform hook (minimal, no-signals build): its one thread-local pointer. The
-/// guest has one vCPU and one thread, so a plain static is that thread's storage.
-static WASMTIME_TLS: core::sync::atomic::AtomicPtr<u8> =
-    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+/// wasmtime's platform hooks (minimal, no-signals build): a few thread-local pointers, by
+/// slot. The guest has one vCPU and one thread, so plain statics are that thread's storage.
+static WASMTIME_TLS: [core::sync::atomic::AtomicPtr<u8>; 4] =
+    [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; 4];
 
-/// Returns the pointer wasmtime last stored.
+/// Returns the pointer wasmtime last stored in `slot`.
 #[unsafe(no_mangle)]
-extern "C" fn wasmtime_tls_get() -> *mut u8 {
-    WASMTIME_TLS.load(core::sync::atomic::Ordering::Relaxed)
+extern "C" fn wasmtime_tls_get(slot: usize) -> *mut u8 {
+    match WASMTIME_TLS.get(slot) {
+        Some(p) => p.load(core::sync::atomic::Ordering::Relaxed),
+        None => panic::abort_with(
+            flint_abi::message::ErrorCode::Unknown,
+            "wasmtime TLS slot out of range",
+        ),
+    }
 }
 
-/// Stores wasmtime's thread-local pointer.
+/// Stores wasmtime's pointer for `slot`.
 #[unsafe(no_mangle)]
-extern "C" fn wasmtime_tls_set(ptr: *mut u8) {
-    WASMTIME_TLS.store(ptr, core::sync::atomic::Ordering::Relaxed);
+extern "C" fn wasmtime_tls_set(slot: usize, ptr: *mut u8) {
+    match WASMTIME_TLS.get(slot) {
+        Some(p) => p.store(ptr, core::sync::atomic::Ordering::Relaxed),
+        None => panic::abort_with(
+            flint_abi::message::ErrorCode::Unknown,
+            "wasmtime TLS slot out of range",
+        ),
+    }
 }

@@ -10,7 +10,7 @@ use flint_abi::layout::{
     GVA_GDT, GVA_HOST_FUNCTIONS, GVA_IDT, GVA_PEB, GVA_TSS, HOST_FUNCTIONS_SIZE_BYTES, Layout,
     LayoutError, MemoryConfig,
 };
-use flint_abi::message::{GuestLogData, Message};
+use flint_abi::message::{GuestLogData, Message, Value};
 use flint_abi::peb::{ABI_VERSION, PEB_MAGIC, Peb};
 
 use crate::call::{CallError, RunMode};
@@ -190,12 +190,24 @@ impl UninitSandbox {
     }
 
     /// Runs the guest's initialisation to completion and snapshots the result.
-    pub fn boot(mut self) -> Result<ReadySandbox, BootError> {
+    pub fn boot(self) -> Result<ReadySandbox, BootError> {
+        self.boot_with(None)
+    }
+
+    /// Runs the guest's initialisation, then the call `init` (if any: a guest function that
+    /// prepares state every later call should start from), and snapshots the result.
+    pub fn boot_with(mut self, init: Option<(&str, &[Value])>) -> Result<ReadySandbox, BootError> {
         let entry = self.parts.image.entry_gva;
         let timeout = self.parts.config.boot_timeout;
         crate::call::run(&mut self.parts, entry, timeout, RunMode::Boot)
             .and_then(|_| crate::call::check_cookie(&self.parts, &self.cookie))
             .map_err(BootError::Init)?;
+        if let Some((name, args)) = init {
+            let seed = random::<32>().map_err(|e| BootError::Init(CallError::Build(e)))?;
+            crate::call::call(&mut self.parts, name, args, seed)
+                .and_then(|_| crate::call::check_cookie(&self.parts, &self.cookie))
+                .map_err(BootError::Init)?;
+        }
         let vm = &mut self.parts.vm;
         let snapshot = Snapshot::capture(CaptureState {
             memory: &vm.memory,
@@ -306,13 +318,14 @@ impl ReadySandbox {
         &self.parts.config
     }
 
+    /// The guest time-stamp counter's frequency in kHz (0 if unknown).
+    pub fn tsc_khz(&self) -> u64 {
+        self.parts.vm.tsc_khz()
+    }
+
     /// Calls guest function `name`. The sandbox is first restored if an earlier call left it
     /// dirty, so every call starts from the snapshot.
-    pub fn call(
-        &mut self,
-        name: &str,
-        args: &[flint_abi::message::Value],
-    ) -> Result<flint_abi::message::Value, CallError> {
+    pub fn call(&mut self, name: &str, args: &[Value]) -> Result<Value, CallError> {
         if self.needs_restore {
             self.restore().map_err(CallError::Restore)?;
         }

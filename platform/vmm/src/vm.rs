@@ -134,6 +134,11 @@ impl Vm {
         self.vcpu.set_fpu(fpu).op("KVM_SET_FPU")
     }
 
+    /// The guest time-stamp counter's frequency in kHz (0 if KVM cannot tell).
+    pub fn tsc_khz(&self) -> u64 {
+        self.vcpu.get_tsc_khz().map_or(0, u64::from)
+    }
+
     /// The dirty-page bitmap of slot 0 since the last call (which it resets).
     pub fn take_dirty_log(&self) -> Result<Vec<u64>, KvmError> {
         self.vm

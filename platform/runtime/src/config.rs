@@ -1,0 +1,74 @@
+//! A function's limits, and the micro-VM they call for.
+
+use std::time::Duration;
+
+use flint_vmm::{MemoryConfig, RestoreStrategy, SandboxConfig};
+
+/// Room in the I/O buffers for everything but stdin/stdout/stderr (encoding, args, env).
+const BUFFER_SLACK_BYTES: u64 = 64 << 10;
+/// Heap for the guest runtime and wasmtime's own data, beyond linear memory.
+const RUNTIME_HEAP_BYTES: u64 = 32 << 20;
+/// The guest's stack; WebAssembly gets `max_wasm_stack_bytes` of it.
+const GUEST_STACK_BYTES: u64 = 1 << 20;
+
+/// How one function runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionConfig {
+    /// Largest linear memory (`memory.grow` past it fails, as the spec says).
+    pub memory_limit_bytes: u64,
+    /// Wall-clock limit of one invocation.
+    pub timeout: Duration,
+    /// Largest stdin (request body).
+    pub max_stdin_bytes: u64,
+    /// Stdout kept per invocation; the rest is cut and flagged.
+    pub stdout_limit_bytes: u64,
+    /// Stderr kept per invocation.
+    pub stderr_limit_bytes: u64,
+    /// The export each invocation runs.
+    pub entry: String,
+    /// WebAssembly call-stack limit.
+    pub max_wasm_stack_bytes: u64,
+    /// How sandboxes return to the snapshot.
+    pub restore: RestoreStrategy,
+}
+
+impl Default for FunctionConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit_bytes: 64 << 20,
+            timeout: Duration::from_secs(10),
+            max_stdin_bytes: 1 << 20,
+            stdout_limit_bytes: 1 << 20,
+            stderr_limit_bytes: 64 << 10,
+            entry: "_start".into(),
+            max_wasm_stack_bytes: 512 << 10,
+            restore: RestoreStrategy::default(),
+        }
+    }
+}
+
+const fn pages(bytes: u64) -> u64 {
+    bytes.div_ceil(4096) * 4096
+}
+
+impl FunctionConfig {
+    /// The micro-VM for this function and a compiled module of `module_bytes`.
+    pub fn sandbox_config(&self, module_bytes: usize) -> SandboxConfig {
+        let memory = MemoryConfig {
+            input_size_bytes: pages(self.max_stdin_bytes + BUFFER_SLACK_BYTES),
+            output_size_bytes: pages(
+                self.stdout_limit_bytes + self.stderr_limit_bytes + BUFFER_SLACK_BYTES,
+            ),
+            module_size_bytes: pages(module_bytes as u64),
+            // Growing linear memory reallocates it: old and new copies coexist for a moment.
+            heap_size_bytes: pages(2 * self.memory_limit_bytes + RUNTIME_HEAP_BYTES),
+            stack_size_bytes: GUEST_STACK_BYTES,
+        };
+        SandboxConfig {
+            memory,
+            restore: self.restore,
+            call_timeout: self.timeout,
+            ..SandboxConfig::default()
+        }
+    }
+}

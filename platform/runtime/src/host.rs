@@ -1,0 +1,93 @@
+//! The host functions behind Flint's `flint.kv_*` imports.
+//!
+//! The guest runtime calls `kv_get(key: bytes) -> bytes` (a presence byte, 0 or 1, then the
+//! value), `kv_set(key: bytes, value: bytes) -> void` and `kv_delete(key: bytes) -> bool`. Each
+//! function has its own [`KvStore`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use flint_vmm::{HostFunctionError, HostFunctions, Value, ValueType};
+
+/// A function's key-value store.
+pub trait KvStore: Send + Sync {
+    /// The value under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+    /// Stores `value` under `key`.
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), String>;
+    /// Deletes `key`; whether it existed.
+    fn delete(&self, key: &[u8]) -> Result<bool, String>;
+}
+
+/// A [`KvStore`] in process memory.
+#[derive(Debug, Default)]
+pub struct MemoryKvStore {
+    map: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl MemoryKvStore {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Vec<u8>>> {
+        // Every operation is a single map call, so a poisoned lock holds a consistent map.
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl KvStore for MemoryKvStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.map().get(key).cloned())
+    }
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.map().insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &[u8]) -> Result<bool, String> {
+        Ok(self.map().remove(key).is_some())
+    }
+}
+
+fn bytes(v: &Value) -> &[u8] {
+    match v {
+        Value::Bytes(b) => b,
+        // The registry checked the types before calling.
+        _ => &[],
+    }
+}
+
+/// The host functions of a function whose store is `kv`.
+pub fn host_functions(kv: Arc<dyn KvStore>) -> HostFunctions {
+    let (get, set, delete) = (kv.clone(), kv.clone(), kv);
+    HostFunctions::builder()
+        .register("kv_get", &[ValueType::Bytes], ValueType::Bytes, move |a| {
+            let found = get.get(bytes(&a[0])).map_err(HostFunctionError)?;
+            let mut out = Vec::with_capacity(1 + found.as_ref().map_or(0, Vec::len));
+            match found {
+                Some(v) => {
+                    out.push(1);
+                    out.extend_from_slice(&v);
+                }
+                None => out.push(0),
+            }
+            Ok(Value::Bytes(out))
+        })
+        .register(
+            "kv_set",
+            &[ValueType::Bytes, ValueType::Bytes],
+            ValueType::Void,
+            move |a| {
+                set.set(bytes(&a[0]), bytes(&a[1]))
+                    .map_err(HostFunctionError)?;
+                Ok(Value::Void)
+            },
+        )
+        .register(
+            "kv_delete",
+            &[ValueType::Bytes],
+            ValueType::Bool,
+            move |a| {
+                Ok(Value::Bool(
+                    delete.delete(bytes(&a[0])).map_err(HostFunctionError)?,
+                ))
+            },
+        )
+        .build()
+}

@@ -1,0 +1,5 @@
+// Never returns.
+int main(void) {
+    volatile unsigned long x = 0;
+    for (;;) x++;
+}

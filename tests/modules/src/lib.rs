@@ -1,0 +1,44 @@
+//! The WebAssembly modules Flint's tests and benchmarks run: the C programs beside this crate,
+//! compiled on first use with Debian's clang for `wasm32-wasi` (real WASI preview 1 command
+//! modules), and cached by the hash of their source.
+//!
+//! A missing clang or wasi-libc is a panic with the command to fix it, never a skipped test.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// Directory of the C sources.
+pub fn source_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The compiled module for `tests/modules/<name>.c`.
+pub fn c_module(name: &str) -> Vec<u8> {
+    let src = source_dir().join(format!("{name}.c"));
+    let code = std::fs::read(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+    let hash: String = Sha256::digest(&code)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = std::env::temp_dir().join("flint-test-modules");
+    std::fs::create_dir_all(&dir).expect("create the module cache directory");
+    let out = dir.join(format!("{name}-{hash}.wasm"));
+    if !out.exists() {
+        let tmp = dir.join(format!("{name}-{hash}.{}.tmp", std::process::id()));
+        let status = Command::new("clang")
+            .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wl,--strip-all"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&tmp)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("run clang ({e}); install it: apt-get install clang lld wasi-libc libclang-rt-dev-wasm32")
+            });
+        assert!(status.success(), "clang failed for {}", src.display());
+        std::fs::rename(&tmp, &out).expect("move the compiled module into place");
+    }
+    std::fs::read(&out).expect("read the compiled module")
+}

@@ -1,0 +1,4 @@
+// Traps with `unreachable`.
+int main(void) {
+    __builtin_trap();
+}
