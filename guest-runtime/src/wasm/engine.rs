@@ -28,7 +28,7 @@ pub fn engine_config(max_wasm_stack_bytes: usize) -> Config {
         .signals_based_traps(false)
         .memory_reservation(0)
         .memory_guard_size(0)
-        .memory_reservation_for_growth(1 << 20)
+        .memory_reservation_for_growth(0)
         .memory_init_cow(false)
         .max_wasm_stack(max_wasm_stack_bytes)
         .with_custom_code_memory(Some(Arc::new(ModuleCode)));

@@ -30,7 +30,7 @@ pub fn engine_config() -> Result<Config, CompileError> {
         .signals_based_traps(false)
         .memory_reservation(0)
         .memory_guard_size(0)
-        .memory_reservation_for_growth(1 << 20)
+        .memory_reservation_for_growth(0)
         .memory_init_cow(false);
     config
         .target("x86_64-unknown-linux-gnu")
