@@ -1,0 +1,151 @@
+//! The one HTTP error boundary: every error a client sees is an [`ApiError`], rendered as
+//! `{"error": {"code": "...", "message": "...", ...}}` with its status. Internal details are
+//! logged here, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::scheduler::{Failure, LoadError};
+use crate::store::StoreError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// Extra fields in the error object (`exit_code`, `stderr`, `field`, ...).
+    pub extra: Map<String, Value>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with no extra fields.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra: Map::new(),
+            retry_after_s: None,
+        }
+    }
+
+    /// Adds an extra field.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// 404 for a function that does not exist.
+    pub fn function_not_found(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no function named {name:?}"),
+        )
+    }
+
+    /// 401 for a missing or wrong token.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required (Authorization: Bearer <token>)",
+        )
+    }
+
+    /// 500 for something the client cannot fix; the cause is logged, not sent.
+    pub fn internal(context: &str, error: &dyn std::error::Error) -> Self {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(%chain, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context} failed"),
+        )
+    }
+
+    /// 413 for a body over a limit.
+    pub fn too_large(what: &str, limit_bytes: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("{what} exceeds the limit of {limit_bytes} bytes"),
+        )
+        .with("limit_bytes", limit_bytes)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = self.extra;
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if let Some(s) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "a concurrent change to this function won; retry",
+            ),
+            other => Self::internal("database access", &other),
+        }
+    }
+}
+
+impl From<LoadError> for ApiError {
+    fn from(e: LoadError) -> Self {
+        Self::internal("loading the function", &e)
+    }
+}
+
+impl ApiError {
+    /// The answer for a scheduler failure (faults and timeouts are mapped by the caller, which
+    /// also records metrics).
+    pub fn from_failure(name: &str, f: Failure) -> Self {
+        match f {
+            Failure::NotFound => Self::function_not_found(name),
+            Failure::Overloaded { queue_full } => {
+                let (status, message) = if queue_full {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many invocations are waiting",
+                    )
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "no free slot within the queue deadline",
+                    )
+                };
+                let mut e = Self::new(status, "overloaded", message);
+                e.retry_after_s = Some(1);
+                e
+            }
+            Failure::Load(e) => e.into(),
+            Failure::Invoke(e) => Self::internal("running the function", &e),
+        }
+    }
+}

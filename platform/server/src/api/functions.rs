@@ -1,0 +1,393 @@
+//! Managing functions: deploy, list, show, delete, rollback, logs and invocation records.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flint_compiler::ValidationError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::SharedState;
+use super::auth::require_token;
+use super::error::ApiError;
+use crate::scheduler::{LoadError, Scheduler};
+use crate::settings::{FunctionSettings, validate_name};
+use crate::store::{FunctionSummary, InvocationRecord, now_ms};
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    validate_name(name).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "invalid_name", m))
+}
+
+fn invalid_config(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", message).with("field", field)
+}
+
+fn body_error(e: BytesRejection, limit: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large("the upload", limit as u64)
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+    }
+}
+
+/// Reads a deploy body: raw `.wasm`, or `multipart/form-data` with a `module` part and an
+/// optional `config` part (JSON).
+async fn read_upload(
+    state: &SharedState,
+    request: Request,
+) -> Result<(Vec<u8>, FunctionSettings), ApiError> {
+    let limit = state.limits.max_module_bytes;
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !is_multipart {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| body_error(e, limit))?;
+        return Ok((body.to_vec(), FunctionSettings::default()));
+    }
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let (mut module, mut settings) = (None, FunctionSettings::default());
+    loop {
+        let field = multipart.next_field().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large("the upload", limit as u64)
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+            }
+        })?;
+        let Some(field) = field else { break };
+        let name = field.name().unwrap_or_default().to_string();
+        let data = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large("the upload", limit as u64)
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+            }
+        })?;
+        match name.as_str() {
+            "module" => module = Some(data.to_vec()),
+            "config" => {
+                settings = serde_json::from_slice(&data).map_err(|e| {
+                    invalid_config("config", format!("config is not valid JSON settings: {e}"))
+                })?;
+            }
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("unexpected form field {other:?} (expected module and config)"),
+                ));
+            }
+        }
+    }
+    let module = module.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the form has no module part",
+        )
+    })?;
+    Ok((module, settings))
+}
+
+fn validation_code(e: &ValidationError) -> &'static str {
+    match e {
+        ValidationError::TooLarge { .. } => "module_too_large",
+        ValidationError::NotWasm => "not_wasm",
+        ValidationError::Component => "component_not_supported",
+        ValidationError::Invalid(_) => "invalid_wasm",
+        ValidationError::UnknownImport { .. } => "unknown_import",
+        ValidationError::ImportSignature { .. } => "import_signature",
+        ValidationError::UnsupportedImport { .. } => "unsupported_import",
+        ValidationError::MissingEntry { .. } => "missing_entry",
+        ValidationError::EntrySignature { .. } => "entry_signature",
+        ValidationError::MissingMemoryExport => "missing_memory_export",
+        ValidationError::MemoryTooLarge { .. } => "memory_too_large",
+        ValidationError::UnsupportedMemory(_) => "unsupported_memory",
+    }
+}
+
+/// Whether a boot failure is the module's own doing (its initialisation failed).
+fn module_failed_to_start(e: &LoadError) -> Option<String> {
+    match e {
+        LoadError::Boot(flint_runtime::RuntimeError::Boot(boot)) => {
+            let mut msg = boot.to_string();
+            let mut src = std::error::Error::source(boot);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            Some(msg)
+        }
+        _ => None,
+    }
+}
+
+/// `PUT /functions/{name}`: deploys a new immutable version.
+pub async fn deploy(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    require_token(&state, request.headers()).await?;
+    check_name(&name)?;
+    let (module, settings) = read_upload(&state, request).await?;
+    settings
+        .validate()
+        .map_err(|e| invalid_config(&e.field, e.to_string()))?;
+    if let Some((route, other)) = state.routes.conflict(&name, &settings.routes) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "route_conflict",
+            format!("route {route} is already served by function {other}"),
+        )
+        .with("field", "routes"));
+    }
+    let limits = Scheduler::module_limits(&settings);
+    let limits = flint_compiler::ModuleLimits {
+        max_module_bytes: state.limits.max_module_bytes,
+        ..limits
+    };
+    state.compiler.validate(&module, &limits).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_module", e.to_string())
+            .with("reason", validation_code(&e))
+            .with("field", "module")
+    })?;
+    let sha256 = flint_compiler::sha256_hex(&module);
+    let prepared = state
+        .scheduler
+        .prepare(&name, settings.clone(), &sha256, module.clone())
+        .await
+        .map_err(|e| match module_failed_to_start(&e) {
+            Some(msg) => ApiError::new(StatusCode::BAD_REQUEST, "init_failed", msg),
+            None => e.into(),
+        })?;
+    let config =
+        serde_json::to_string(&settings).map_err(|e| ApiError::internal("encoding config", &e))?;
+    let version = state
+        .store
+        .create_version(&name, &sha256, &module, &config)
+        .await?;
+    state.scheduler.install(prepared.into_pool(&name, version));
+    state.metrics.deploys.inc();
+    refresh_routes(&state).await?;
+    tracing::info!(function = %name, version, %sha256, "deployed");
+    let body = json!({
+        "name": name,
+        "version": version,
+        "sha256": sha256,
+        "size_bytes": module.len(),
+        "config": settings,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Rebuilds the route table from the active versions in the store.
+pub async fn refresh_routes(state: &SharedState) -> Result<(), ApiError> {
+    let mut routes = Vec::new();
+    for f in state.store.list_functions().await? {
+        let Some(active) = f.active else { continue };
+        if let Ok(s) = serde_json::from_str::<FunctionSettings>(&active.config) {
+            routes.extend(s.routes.into_iter().map(|r| (r, f.name.clone())));
+        }
+    }
+    state.routes.replace(routes);
+    Ok(())
+}
+
+/// Calls, errors and latency percentiles over recent invocation records.
+fn stats(records: &[InvocationRecord]) -> Value {
+    let mut durations: Vec<i64> = records.iter().map(|r| r.duration_us).collect();
+    durations.sort_unstable();
+    let pct = |q: f64| {
+        if durations.is_empty() {
+            None
+        } else {
+            Some(durations[((durations.len() - 1) as f64 * q).round() as usize])
+        }
+    };
+    let errors = records.iter().filter(|r| r.outcome != "ok").count();
+    json!({
+        "calls": records.len(),
+        "errors": errors,
+        "p50_us": pct(0.5),
+        "p99_us": pct(0.99),
+    })
+}
+
+async fn summary_json(state: &SharedState, f: &FunctionSummary) -> Result<Value, ApiError> {
+    let hour_ago = now_ms() - 3_600_000;
+    let recent = state
+        .store
+        .recent_invocations(&f.name, hour_ago, 10_000)
+        .await?;
+    let settings = f
+        .active
+        .as_ref()
+        .and_then(|a| serde_json::from_str::<FunctionSettings>(&a.config).ok());
+    Ok(json!({
+        "name": f.name,
+        "version": f.active.as_ref().map(|a| a.version),
+        "sha256": f.active.as_ref().map(|a| &a.sha256),
+        "size_bytes": f.active.as_ref().map(|a| a.size_bytes),
+        "public": settings.as_ref().map(|s| s.public),
+        "routes": settings.as_ref().map(|s| &s.routes),
+        "config": settings,
+        "created_at": f.created_at,
+        "updated_at": f.updated_at,
+        "last_hour": stats(&recent),
+    }))
+}
+
+/// `GET /functions`.
+pub async fn list(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_token(&state, &headers).await?;
+    let mut out = Vec::new();
+    for f in state.store.list_functions().await? {
+        out.push(summary_json(&state, &f).await?);
+    }
+    Ok(Json(json!({ "functions": out })).into_response())
+}
+
+/// `GET /functions/{name}`.
+pub async fn show(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_token(&state, &headers).await?;
+    let (f, versions) = state
+        .store
+        .get_function(&name)
+        .await?
+        .ok_or_else(|| ApiError::function_not_found(&name))?;
+    let mut body = summary_json(&state, &f).await?;
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            json!({
+                "version": v.version,
+                "sha256": v.sha256,
+                "size_bytes": v.size_bytes,
+                "created_at": v.created_at,
+                "active": f.active.as_ref().map(|a| a.version) == Some(v.version),
+                "config": serde_json::from_str::<Value>(&v.config).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    body["versions"] = Value::Array(versions);
+    Ok(Json(body).into_response())
+}
+
+/// `DELETE /functions/{name}`.
+pub async fn delete(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_token(&state, &headers).await?;
+    if !state.store.delete_function(&name).await? {
+        return Err(ApiError::function_not_found(&name));
+    }
+    state.scheduler.evict(&name);
+    state.metrics.forget_function(&name);
+    refresh_routes(&state).await?;
+    tracing::info!(function = %name, "deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Body of a rollback.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    version: i64,
+}
+
+/// `POST /functions/{name}/rollback` with `{"version": N}`.
+pub async fn rollback(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_token(&state, &headers).await?;
+    let body: RollbackBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("expected {{\"version\": N}}: {e}"),
+        )
+    })?;
+    if state.store.get_function(&name).await?.is_none() {
+        return Err(ApiError::function_not_found(&name));
+    }
+    if !state.store.set_active(&name, body.version).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "version_not_found",
+            format!("function {name} has no version {}", body.version),
+        ));
+    }
+    let stored = state
+        .store
+        .active_module(&name)
+        .await?
+        .ok_or_else(|| ApiError::function_not_found(&name))?;
+    let pool = state.scheduler.build_pool(&name, stored).await?;
+    state.scheduler.install(pool);
+    refresh_routes(&state).await?;
+    tracing::info!(function = %name, version = body.version, "rolled back");
+    Ok(Json(json!({ "name": name, "version": body.version })).into_response())
+}
+
+/// Query of the record endpoints.
+#[derive(Deserialize)]
+pub struct RecordQuery {
+    limit: Option<i64>,
+    since_ms: Option<i64>,
+}
+
+/// `GET /functions/{name}/logs?limit=N`: newest first.
+pub async fn logs(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    Query(q): Query<RecordQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_token(&state, &headers).await?;
+    if state.store.get_function(&name).await?.is_none() {
+        return Err(ApiError::function_not_found(&name));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let logs = state.store.recent_logs(&name, limit).await?;
+    Ok(Json(json!({ "logs": logs })).into_response())
+}
+
+/// `GET /functions/{name}/invocations?since_ms=T&limit=N`: recent invocation records, newest
+/// first (the dashboard's charts are drawn from these).
+pub async fn invocations(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    Query(q): Query<RecordQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_token(&state, &headers).await?;
+    if state.store.get_function(&name).await?.is_none() {
+        return Err(ApiError::function_not_found(&name));
+    }
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let since = q.since_ms.unwrap_or(0);
+    let records = state.store.recent_invocations(&name, since, limit).await?;
+    Ok(Json(json!({ "invocations": records, "stats": stats(&records) })).into_response())
+}

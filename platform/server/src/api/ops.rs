@@ -1,0 +1,67 @@
+//! Operator endpoints, and the HTTP request counter.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::SharedState;
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<SharedState>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+/// `GET /readyz`: ready for traffic (the database answers and shutdown has not begun).
+pub async fn readyz(State(state): State<SharedState>) -> Response {
+    let accepting = state.ready.load(Ordering::SeqCst);
+    let database = state.store.ping().await;
+    let status = if accepting && database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let backend = match state.store.backend() {
+        crate::store::Backend::Sqlite => "sqlite",
+        crate::store::Backend::Postgres => "postgres",
+    };
+    let body = json!({
+        "ready": accepting && database,
+        "database": database,
+        "backend": backend,
+        "accepting": accepting,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Counts every request by matched route pattern and status.
+pub async fn count_requests(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "routed".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[&route, response.status().as_str()])
+        .inc();
+    response
+}

@@ -1,0 +1,174 @@
+//! The command line: `flint serve` and the client commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use flint_vmm::RestoreStrategy;
+
+/// Flint: WebAssembly functions, each call in its own KVM micro-VM.
+#[derive(Debug, Parser)]
+#[command(name = "flint", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the server's state lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory for the embedded database and the artefact cache.
+    #[arg(long, env = "FLINT_DATA_DIR", default_value = "flint-data")]
+    pub data_dir: PathBuf,
+    /// A `postgres://` URL; the embedded SQLite file in the data directory when absent.
+    #[arg(long, env = "FLINT_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Which server a client command talks to.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The server's base URL.
+    #[arg(long, env = "FLINT_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A management token.
+    #[arg(long, env = "FLINT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `flint serve` options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FLINT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Store location.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A management token to create on start (kept if it exists).
+    #[arg(long, env = "FLINT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest module upload, in bytes.
+    #[arg(long, env = "FLINT_MAX_MODULE_BYTES", default_value_t = 32 << 20)]
+    pub max_module_bytes: usize,
+    /// Largest invocation body, in bytes.
+    #[arg(long, env = "FLINT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Invocations running at once across all functions.
+    #[arg(long, env = "FLINT_MAX_CONCURRENCY", default_value_t = 64)]
+    pub max_concurrency: usize,
+    /// Invocations that may wait per function before 429.
+    #[arg(long, env = "FLINT_QUEUE_LENGTH", default_value_t = 256)]
+    pub queue_length: usize,
+    /// How long an invocation may wait for a slot before 503, in milliseconds.
+    #[arg(long, env = "FLINT_QUEUE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub queue_timeout_ms: u64,
+    /// How sandboxes return to their snapshot: runtime-ranges, dirty-log or full-copy.
+    #[arg(long, env = "FLINT_RESTORE", default_value = "runtime-ranges")]
+    pub restore: RestoreStrategy,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "FLINT_SHUTDOWN_GRACE_S", default_value_t = 30)]
+    pub shutdown_grace_s: u64,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the server.
+    Serve(ServeArgs),
+    /// Deploys a module as a new version of a function.
+    Deploy {
+        /// Function name.
+        name: String,
+        /// The `.wasm` file.
+        file: PathBuf,
+        /// Environment variable (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Argument after argv[0] (repeatable).
+        #[arg(long = "arg")]
+        args: Vec<String>,
+        /// Invocable without a token.
+        #[arg(long)]
+        public: bool,
+        /// Path prefix routed to the function (repeatable).
+        #[arg(long = "route")]
+        routes: Vec<String>,
+        /// Linear-memory limit in MiB.
+        #[arg(long)]
+        memory_mb: Option<u64>,
+        /// Timeout in milliseconds.
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Invokes a function and prints its output.
+    Invoke {
+        /// Function name.
+        name: String,
+        /// Request body: text, or @file.
+        #[arg(long, short = 'd')]
+        data: Option<String>,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Lists functions.
+    List {
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Prints a function's recent logs.
+    Logs {
+        /// Function name.
+        name: String,
+        /// How many lines.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Makes an earlier version active again.
+    Rollback {
+        /// Function name.
+        name: String,
+        /// Version number.
+        version: i64,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Deletes a function and all its versions.
+    Delete {
+        /// Function name.
+        name: String,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Management tokens.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+/// Token commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Creates a management token in the store and prints it (shown once).
+    Create {
+        /// A name to remember it by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}

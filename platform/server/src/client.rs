@@ -1,0 +1,173 @@
+//! The client commands: `flint deploy`, `invoke`, `list`, `logs`, `rollback`, `delete`.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+use crate::cli::{ClientArgs, Command};
+
+fn request(c: &ClientArgs, method: reqwest::Method, path: &str) -> RequestBuilder {
+    let url = format!("{}{}", c.url.trim_end_matches('/'), path);
+    let r = Client::new().request(method, url);
+    match &c.token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    }
+}
+
+fn check(response: Response) -> anyhow::Result<Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    let message = body["error"]["message"].as_str().unwrap_or("no details");
+    let code = body["error"]["code"].as_str().unwrap_or("error");
+    bail!("{status}: {code}: {message}")
+}
+
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Runs a client command.
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Deploy {
+            name,
+            file,
+            env,
+            args,
+            public,
+            routes,
+            memory_mb,
+            timeout_ms,
+            client,
+        } => {
+            let module =
+                std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
+            let mut env_map = serde_json::Map::new();
+            for kv in env {
+                let (k, v) = kv.split_once('=').context("--env takes KEY=VALUE")?;
+                env_map.insert(k.to_string(), json!(v));
+            }
+            let mut config =
+                json!({ "env": env_map, "args": args, "public": public, "routes": routes });
+            if let Some(m) = memory_mb {
+                config["memory_limit_mb"] = json!(m);
+            }
+            if let Some(t) = timeout_ms {
+                config["timeout_ms"] = json!(t);
+            }
+            let form = reqwest::blocking::multipart::Form::new()
+                .part(
+                    "module",
+                    reqwest::blocking::multipart::Part::bytes(module).file_name("module.wasm"),
+                )
+                .text("config", config.to_string());
+            let r = check(
+                request(&client, reqwest::Method::PUT, &format!("/functions/{name}"))
+                    .multipart(form)
+                    .send()?,
+            )?;
+            print_json(&r.json()?)
+        }
+        Command::Invoke { name, data, client } => {
+            let body = match data {
+                Some(d) if d.starts_with('@') => {
+                    std::fs::read(&d[1..]).with_context(|| format!("read {}", &d[1..]))?
+                }
+                Some(d) => d.into_bytes(),
+                None => Vec::new(),
+            };
+            let r = check(
+                request(
+                    &client,
+                    reqwest::Method::POST,
+                    &format!("/functions/{name}/invoke"),
+                )
+                .body(body)
+                .send()?,
+            )?;
+            std::io::stdout().write_all(&r.bytes()?)?;
+            Ok(())
+        }
+        Command::List { client } => {
+            let r = check(request(&client, reqwest::Method::GET, "/functions").send()?)?;
+            let v: Value = r.json()?;
+            for f in v["functions"].as_array().into_iter().flatten() {
+                println!(
+                    "{}\tv{}\t{} bytes\t{}",
+                    f["name"].as_str().unwrap_or(""),
+                    f["version"],
+                    f["size_bytes"],
+                    if f["public"].as_bool() == Some(true) {
+                        "public"
+                    } else {
+                        "private"
+                    }
+                );
+            }
+            Ok(())
+        }
+        Command::Logs {
+            name,
+            limit,
+            client,
+        } => {
+            let r = check(
+                request(
+                    &client,
+                    reqwest::Method::GET,
+                    &format!("/functions/{name}/logs?limit={limit}"),
+                )
+                .send()?,
+            )?;
+            let v: Value = r.json()?;
+            let mut logs: Vec<&Value> = v["logs"].as_array().into_iter().flatten().collect();
+            logs.reverse();
+            for l in logs {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    l["at"],
+                    l["level"].as_str().unwrap_or(""),
+                    l["stream"].as_str().unwrap_or(""),
+                    l["message"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        Command::Rollback {
+            name,
+            version,
+            client,
+        } => {
+            let r = check(
+                request(
+                    &client,
+                    reqwest::Method::POST,
+                    &format!("/functions/{name}/rollback"),
+                )
+                .json(&json!({ "version": version }))
+                .send()?,
+            )?;
+            print_json(&r.json()?)
+        }
+        Command::Delete { name, client } => {
+            check(
+                request(
+                    &client,
+                    reqwest::Method::DELETE,
+                    &format!("/functions/{name}"),
+                )
+                .send()?,
+            )?;
+            println!("deleted {name}");
+            Ok(())
+        }
+        Command::Serve(_) | Command::Token { .. } => bail!("not a client command"),
+    }
+}

@@ -1,0 +1,61 @@
+//! `flint`: the Flint server and its command-line client, in one binary.
+//!
+//! `flint serve` runs the platform: the HTTP API ([`api`]), the store ([`store`], SQLite by
+//! default or PostgreSQL), the scheduler that runs every invocation in a KVM micro-VM
+//! ([`scheduler`], on top of `flint-runtime`), Prometheus metrics ([`metrics`]) and the
+//! background writer of records and logs ([`recorder`]). The other commands ([`client`]) talk
+//! to a running server over HTTP; `flint token create` writes to the store directly.
+//!
+//! Start reading at [`serve::serve`] and [`api::router`]. Nothing in this crate touches KVM or
+//! guest memory itself.
+#![forbid(unsafe_code)]
+
+mod api;
+mod cache;
+mod cli;
+mod client;
+mod metrics;
+mod recorder;
+mod routes;
+mod scheduler;
+mod serve;
+mod settings;
+mod store;
+
+use clap::Parser;
+use cli::{Cli, Command, TokenCommand};
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_tracing();
+            runtime()?.block_on(serve::serve(args))
+        }
+        Command::Token {
+            command: TokenCommand::Create { name, store },
+        } => runtime()?.block_on(async {
+            let s = serve::open_store(&store).await?;
+            let token = api::auth::new_token()?;
+            s.add_token(&token, &name).await?;
+            println!("{token}");
+            Ok(())
+        }),
+        other => client::run(other),
+    }
+}

@@ -1,0 +1,245 @@
+//! Prometheus metrics, registered once in one registry.
+
+use flint_abi::wasm::TrapKind;
+use flint_vmm::FaultKind;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every way an invocation can end, as the `outcome` label.
+pub const OUTCOMES: &[&str] = &[
+    "ok",
+    "exit_nonzero",
+    "trap",
+    "timeout",
+    "fault",
+    "overloaded",
+    "error",
+];
+
+/// Sandbox states, as the `state` label.
+pub const SANDBOX_STATES: &[&str] = &["idle", "busy"];
+
+/// Latency buckets that resolve microseconds: 25 us doubling up to about 26 s, then 30 s.
+pub fn latency_buckets() -> Vec<f64> {
+    let mut b: Vec<f64> = (0..21).map(|i| 25e-6 * f64::from(1u32 << i)).collect();
+    b.push(30.0);
+    b
+}
+
+/// Flint's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// `flint_invocations_total{function,outcome}`.
+    pub invocations: IntCounterVec,
+    /// `flint_invocation_duration_seconds{function}`.
+    pub invocation_duration: HistogramVec,
+    /// `flint_snapshot_restore_duration_seconds`.
+    pub restore_duration: Histogram,
+    /// `flint_stack_guard_violations_total{function}`.
+    pub stack_guard_violations: IntCounterVec,
+    /// `flint_guest_faults_total{function,kind}`.
+    pub guest_faults: IntCounterVec,
+    /// `flint_sandboxes{function,state}`.
+    pub sandboxes: IntGaugeVec,
+    /// `flint_queue_wait_seconds`.
+    pub queue_wait: Histogram,
+    /// `flint_deploys_total`.
+    pub deploys: IntCounter,
+    /// `flint_http_requests_total{route,status}`.
+    pub http_requests: IntCounterVec,
+    /// `flint_records_dropped_total`: invocation records and logs not written (store too slow).
+    pub records_dropped: IntCounter,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric definitions are static: a failure here is a programming error caught by tests.
+    r.expect("valid metric definition")
+}
+
+/// Every guest-fault kind label: CPU/VM faults, and traps.
+pub fn fault_kinds() -> Vec<&'static str> {
+    let mut kinds: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
+    kinds.extend(
+        [
+            TrapKind::Unreachable,
+            TrapKind::IntegerDivisionByZero,
+            TrapKind::IntegerOverflow,
+            TrapKind::BadConversionToInteger,
+            TrapKind::MemoryOutOfBounds,
+            TrapKind::TableOutOfBounds,
+            TrapKind::IndirectCallToNull,
+            TrapKind::BadSignature,
+            TrapKind::StackOverflow,
+            TrapKind::OutOfMemory,
+            TrapKind::HostError,
+            TrapKind::Other,
+        ]
+        .iter()
+        .map(|t| t.as_str()),
+    );
+    kinds.push("guest_panic");
+    kinds
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let latency =
+            |name: &str, help: &str| HistogramOpts::new(name, help).buckets(latency_buckets());
+        let invocations = must(IntCounterVec::new(
+            Opts::new(
+                "flint_invocations_total",
+                "Invocations by function and outcome",
+            ),
+            &["function", "outcome"],
+        ));
+        let invocation_duration = must(HistogramVec::new(
+            latency(
+                "flint_invocation_duration_seconds",
+                "Invocation latency, end to end",
+            ),
+            &["function"],
+        ));
+        let restore_duration = must(Histogram::with_opts(latency(
+            "flint_snapshot_restore_duration_seconds",
+            "Time to restore a sandbox to its snapshot",
+        )));
+        let stack_guard_violations = must(IntCounterVec::new(
+            Opts::new(
+                "flint_stack_guard_violations_total",
+                "Guest stack overflows into the guard page",
+            ),
+            &["function"],
+        ));
+        let guest_faults = must(IntCounterVec::new(
+            Opts::new(
+                "flint_guest_faults_total",
+                "Guest faults, timeouts and traps by kind",
+            ),
+            &["function", "kind"],
+        ));
+        let sandboxes = must(IntGaugeVec::new(
+            Opts::new("flint_sandboxes", "Sandboxes by function and state"),
+            &["function", "state"],
+        ));
+        let queue_wait = must(Histogram::with_opts(latency(
+            "flint_queue_wait_seconds",
+            "Time invocations wait for a free slot",
+        )));
+        let deploys = must(IntCounter::new("flint_deploys_total", "Successful deploys"));
+        let http_requests = must(IntCounterVec::new(
+            Opts::new(
+                "flint_http_requests_total",
+                "HTTP requests by route and status",
+            ),
+            &["route", "status"],
+        ));
+        let records_dropped = must(IntCounter::new(
+            "flint_records_dropped_total",
+            "Invocation records and log lines dropped because the store fell behind",
+        ));
+        let m = Self {
+            registry,
+            invocations,
+            invocation_duration,
+            restore_duration,
+            stack_guard_violations,
+            guest_faults,
+            sandboxes,
+            queue_wait,
+            deploys,
+            http_requests,
+            records_dropped,
+        };
+        let r = &m.registry;
+        must(r.register(Box::new(m.invocations.clone())));
+        must(r.register(Box::new(m.invocation_duration.clone())));
+        must(r.register(Box::new(m.restore_duration.clone())));
+        must(r.register(Box::new(m.stack_guard_violations.clone())));
+        must(r.register(Box::new(m.guest_faults.clone())));
+        must(r.register(Box::new(m.sandboxes.clone())));
+        must(r.register(Box::new(m.queue_wait.clone())));
+        must(r.register(Box::new(m.deploys.clone())));
+        must(r.register(Box::new(m.http_requests.clone())));
+        must(r.register(Box::new(m.records_dropped.clone())));
+        m
+    }
+
+    /// Creates every per-function series at zero, so they exist from the first deploy.
+    pub fn register_function(&self, function: &str) {
+        for outcome in OUTCOMES {
+            self.invocations.with_label_values(&[function, outcome]);
+        }
+        self.invocation_duration.with_label_values(&[function]);
+        self.stack_guard_violations.with_label_values(&[function]);
+        for kind in fault_kinds() {
+            self.guest_faults.with_label_values(&[function, kind]);
+        }
+        for state in SANDBOX_STATES {
+            self.sandboxes.with_label_values(&[function, state]);
+        }
+    }
+
+    /// Drops every per-function series of a deleted function.
+    pub fn forget_function(&self, function: &str) {
+        for outcome in OUTCOMES {
+            let _ = self.invocations.remove_label_values(&[function, outcome]);
+        }
+        let _ = self.invocation_duration.remove_label_values(&[function]);
+        let _ = self.stack_guard_violations.remove_label_values(&[function]);
+        for kind in fault_kinds() {
+            let _ = self.guest_faults.remove_label_values(&[function, kind]);
+        }
+        for state in SANDBOX_STATES {
+            let _ = self.sandboxes.remove_label_values(&[function, state]);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let encoder = TextEncoder::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = encoder.encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_start_at_25_us_and_end_at_30_s() {
+        let b = latency_buckets();
+        assert_eq!(b[0], 25e-6);
+        assert_eq!(*b.last().unwrap(), 30.0);
+        assert!(b.windows(2).all(|w| w[1] > w[0]));
+    }
+
+    #[test]
+    fn function_series_exist_at_zero_after_registration() {
+        let m = Metrics::new();
+        m.register_function("hello");
+        let text = m.render();
+        assert!(
+            text.contains(r#"flint_invocations_total{function="hello",outcome="timeout"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"flint_guest_faults_total{function="hello",kind="stack_guard"} 0"#)
+        );
+        assert!(text.contains(r#"flint_stack_guard_violations_total{function="hello"} 0"#));
+        m.forget_function("hello");
+        assert!(!m.render().contains(r#"function="hello""#));
+    }
+}

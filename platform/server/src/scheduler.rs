@@ -1,0 +1,448 @@
+//! The scheduler: one pool of ready sandboxes per function (the active version), bounded
+//! concurrency per function and overall, a bounded queue with a deadline, and the blocking KVM
+//! work on tokio's blocking threads, never on the async workers.
+//!
+//! A pool belongs to one version. Deploying or rolling back installs a new pool; invocations
+//! already running keep their `Arc` of the old one and finish there, and its sandboxes are
+//! dropped with it. A node that has never seen a function loads it from the store on first use
+//! (compiled artefacts come from the disk cache).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use flint_compiler::ModuleLimits;
+use flint_runtime::{FunctionConfig, InvokeError, KvStore, Request, Response, Runtime, invoke};
+use flint_vmm::{HostFunctions, ReadySandbox, RestoreStrategy, Snapshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use crate::cache::{ArtifactCache, CacheError};
+use crate::metrics::Metrics;
+use crate::settings::FunctionSettings;
+use crate::store::{Store, StoreError, StoredModule};
+
+/// Scheduler-wide limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Invocations running at once across all functions.
+    pub max_total_concurrency: usize,
+    /// Invocations that may wait for a slot, per function.
+    pub queue_per_function: usize,
+    /// How long an invocation may wait for a slot.
+    pub queue_timeout: Duration,
+    /// Idle sandboxes kept per function.
+    pub max_idle_per_function: usize,
+    /// How sandboxes return to their snapshot.
+    pub restore: RestoreStrategy,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_total_concurrency: 64,
+            queue_per_function: 256,
+            queue_timeout: Duration::from_secs(10),
+            max_idle_per_function: 16,
+            restore: RestoreStrategy::default(),
+        }
+    }
+}
+
+/// Why a function could not be loaded or deployed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The store failed.
+    #[error("Read the function from the store")]
+    Store(#[from] StoreError),
+    /// The stored settings are unreadable (a store written by another version of Flint).
+    #[error("Stored settings are invalid: {0}")]
+    Settings(String),
+    /// Compiling failed.
+    #[error("Compile the module")]
+    Compile(#[from] CacheError),
+    /// Booting the module failed (e.g. its initialisation trapped).
+    #[error("Boot the module")]
+    Boot(#[from] flint_runtime::RuntimeError),
+    /// The blocking worker died.
+    #[error("Worker thread failed")]
+    Worker,
+}
+
+/// Why an invocation did not produce a response.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// No such function.
+    #[error("Function not found")]
+    NotFound,
+    /// Too many waiting (429) or waited too long (503).
+    #[error("Function overloaded")]
+    Overloaded {
+        /// Whether the queue was full (429) rather than the wait too long (503).
+        queue_full: bool,
+    },
+    /// The function could not be loaded.
+    #[error("Load the function")]
+    Load(#[from] LoadError),
+    /// The invocation failed (fault, timeout, request too large).
+    #[error("Invoke the function")]
+    Invoke(#[from] InvokeError),
+}
+
+/// A finished invocation.
+pub struct Invoked {
+    /// The version that ran.
+    pub version: i64,
+    /// What the module produced.
+    pub response: Response,
+}
+
+/// A booted function version, not yet serving.
+pub struct Prepared {
+    settings: FunctionSettings,
+    config: FunctionConfig,
+    sandbox: ReadySandbox,
+    module_bytes: usize,
+    host: HostFunctions,
+}
+
+impl Prepared {
+    /// The pool of `version` of `name`, with the booted sandbox idle in it.
+    pub fn into_pool(self, name: &str, version: i64) -> Arc<Pool> {
+        Arc::new(Pool {
+            name: name.to_string(),
+            version,
+            permits: Arc::new(Semaphore::new(self.settings.max_concurrency as usize)),
+            snapshot: self.sandbox.snapshot().clone(),
+            settings: self.settings,
+            config: self.config,
+            module_bytes: self.module_bytes,
+            host: self.host,
+            idle: Mutex::new(vec![self.sandbox]),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// The sandboxes of one function version.
+pub struct Pool {
+    /// Function name.
+    pub name: String,
+    /// Version.
+    pub version: i64,
+    /// Its settings.
+    pub settings: FunctionSettings,
+    config: FunctionConfig,
+    snapshot: Arc<Snapshot>,
+    module_bytes: usize,
+    host: HostFunctions,
+    idle: Mutex<Vec<ReadySandbox>>,
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+impl Pool {
+    /// The runtime configuration of this version.
+    pub fn config(&self) -> &FunctionConfig {
+        &self.config
+    }
+
+    fn take_idle(&self) -> Option<ReadySandbox> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn put_idle(&self, sandbox: ReadySandbox, max_idle: usize) -> bool {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < max_idle {
+            idle.push(sandbox);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A function's key-value store in the database, used from a vCPU thread.
+struct StoreKv {
+    store: Store,
+    function: String,
+    handle: tokio::runtime::Handle,
+}
+
+impl KvStore for StoreKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.handle
+            .block_on(self.store.kv_get(&self.function, key))
+            .map_err(|e| e.to_string())
+    }
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.handle
+            .block_on(self.store.kv_set(&self.function, key, value))
+            .map_err(|e| e.to_string())
+    }
+    fn delete(&self, key: &[u8]) -> Result<bool, String> {
+        self.handle
+            .block_on(self.store.kv_delete(&self.function, key))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    runtime: Arc<Runtime>,
+    store: Store,
+    cache: ArtifactCache,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    pools: RwLock<HashMap<String, Arc<Pool>>>,
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    global: Arc<Semaphore>,
+    global_waiting: AtomicUsize,
+}
+
+fn lock_err<T>(r: std::sync::LockResult<T>) -> T {
+    // Every critical section is a single map operation, so a poisoned lock is consistent.
+    r.unwrap_or_else(|e| e.into_inner())
+}
+
+impl Scheduler {
+    /// A scheduler over `store`, compiling into `cache`.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        store: Store,
+        cache: ArtifactCache,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            runtime,
+            store,
+            cache,
+            metrics,
+            global: Arc::new(Semaphore::new(limits.max_total_concurrency)),
+            limits,
+            pools: RwLock::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
+            global_waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// The module limits of `settings`.
+    pub fn module_limits(settings: &FunctionSettings) -> ModuleLimits {
+        ModuleLimits {
+            memory_limit_bytes: settings.memory_limit_mb << 20,
+            entry: settings.entry.clone(),
+            ..ModuleLimits::default()
+        }
+    }
+
+    fn host_functions(&self, name: &str) -> HostFunctions {
+        let kv = StoreKv {
+            store: self.store.clone(),
+            function: name.to_string(),
+            handle: tokio::runtime::Handle::current(),
+        };
+        flint_runtime::host::host_functions(Arc::new(kv))
+    }
+
+    /// Compiles (through the cache) and boots a module with `settings`, on a blocking thread.
+    pub async fn prepare(
+        &self,
+        name: &str,
+        settings: FunctionSettings,
+        sha256: &str,
+        wasm: Vec<u8>,
+    ) -> Result<Prepared, LoadError> {
+        let config = settings.function_config(self.limits.restore);
+        let limits = Self::module_limits(&settings);
+        let host = self.host_functions(name);
+        let (cache, runtime) = (self.cache.clone(), self.runtime.clone());
+        let (sha, cfg, h) = (sha256.to_string(), config.clone(), host.clone());
+        let booted = tokio::task::spawn_blocking(move || {
+            let artifact = cache.get_or_compile(&sha, &wasm, &limits)?;
+            match runtime.boot(&artifact, &cfg, h) {
+                Ok(sb) => Ok((sb, artifact.bytes.len())),
+                Err(e) => {
+                    // A damaged cache entry must not stick: compile afresh next time.
+                    cache.evict(&sha);
+                    Err(LoadError::Boot(e))
+                }
+            }
+        })
+        .await
+        .map_err(|_| LoadError::Worker)?;
+        let (sandbox, module_bytes) = booted?;
+        Ok(Prepared {
+            settings,
+            config,
+            sandbox,
+            module_bytes,
+            host,
+        })
+    }
+
+    /// Loads a stored version into a new pool.
+    pub async fn build_pool(
+        &self,
+        name: &str,
+        stored: StoredModule,
+    ) -> Result<Arc<Pool>, LoadError> {
+        let settings: FunctionSettings = serde_json::from_str(&stored.info.config)
+            .map_err(|e| LoadError::Settings(e.to_string()))?;
+        let prepared = self
+            .prepare(name, settings, &stored.info.sha256, stored.module)
+            .await?;
+        Ok(prepared.into_pool(name, stored.info.version))
+    }
+
+    /// Makes `pool` the one serving its function.
+    pub fn install(&self, pool: Arc<Pool>) {
+        self.metrics.register_function(&pool.name);
+        let idle = pool.idle_count() as i64;
+        self.metrics
+            .sandboxes
+            .with_label_values(&[&pool.name, "idle"])
+            .set(idle);
+        lock_err(self.pools.write()).insert(pool.name.clone(), pool);
+    }
+
+    /// Stops serving `name` from this node's pools (it is reloaded on next use).
+    pub fn evict(&self, name: &str) {
+        lock_err(self.pools.write()).remove(name);
+    }
+
+    /// The pool currently serving `name`, if loaded.
+    pub fn loaded(&self, name: &str) -> Option<Arc<Pool>> {
+        lock_err(self.pools.read()).get(name).cloned()
+    }
+
+    /// Names and versions of every loaded pool.
+    pub fn loaded_versions(&self) -> Vec<(String, i64)> {
+        lock_err(self.pools.read())
+            .values()
+            .map(|p| (p.name.clone(), p.version))
+            .collect()
+    }
+
+    /// The pool for `name`, loading the active version from the store if needed.
+    pub async fn pool(&self, name: &str) -> Result<Arc<Pool>, Failure> {
+        if let Some(p) = self.loaded(name) {
+            return Ok(p);
+        }
+        let gate = lock_err(self.loading.lock())
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        let _one_loader = gate.lock().await;
+        if let Some(p) = self.loaded(name) {
+            return Ok(p);
+        }
+        let stored = self
+            .store
+            .active_module(name)
+            .await
+            .map_err(LoadError::Store)?
+            .ok_or(Failure::NotFound)?;
+        let pool = self.build_pool(name, stored).await?;
+        self.install(pool.clone());
+        Ok(pool)
+    }
+
+    async fn wait_for(
+        &self,
+        semaphore: &Arc<Semaphore>,
+        waiting: &AtomicUsize,
+        max_waiting: usize,
+    ) -> Result<OwnedSemaphorePermit, Failure> {
+        if let Ok(p) = semaphore.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        if waiting.fetch_add(1, Ordering::SeqCst) >= max_waiting {
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Failure::Overloaded { queue_full: true });
+        }
+        let waited =
+            tokio::time::timeout(self.limits.queue_timeout, semaphore.clone().acquire_owned())
+                .await;
+        waiting.fetch_sub(1, Ordering::SeqCst);
+        match waited {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(Failure::Overloaded { queue_full: false }),
+        }
+    }
+
+    /// Runs one invocation of `name`.
+    pub async fn invoke(&self, name: &str, request: Request) -> Result<Invoked, Failure> {
+        let arrived = Instant::now();
+        let pool = self.pool(name).await?;
+        let queue = self.limits.queue_per_function;
+        let fn_permit = self.wait_for(&pool.permits, &pool.waiting, queue).await?;
+        let global_permit = self
+            .wait_for(&self.global, &self.global_waiting, queue * 4)
+            .await?;
+        self.metrics
+            .queue_wait
+            .observe(arrived.elapsed().as_secs_f64());
+        let (tx, rx) = oneshot::channel();
+        let (pool2, runtime, metrics) = (pool.clone(), self.runtime.clone(), self.metrics.clone());
+        let max_idle = self.limits.max_idle_per_function;
+        tokio::task::spawn_blocking(move || {
+            let _permits = (fn_permit, global_permit);
+            run_in_sandbox(&pool2, &runtime, &metrics, max_idle, request, tx);
+        });
+        let response = rx.await.map_err(|_| LoadError::Worker)??;
+        Ok(Invoked {
+            version: pool.version,
+            response,
+        })
+    }
+}
+
+/// On a blocking thread: take or spawn a sandbox, invoke, answer, then restore the sandbox off
+/// the request path and return it to the pool.
+fn run_in_sandbox(
+    pool: &Pool,
+    runtime: &Runtime,
+    metrics: &Metrics,
+    max_idle: usize,
+    request: Request,
+    answer: oneshot::Sender<Result<Response, Failure>>,
+) {
+    let gauge = |state: &str| metrics.sandboxes.with_label_values(&[&pool.name, state]);
+    let mut sandbox = match pool.take_idle() {
+        Some(sb) => {
+            gauge("idle").dec();
+            sb
+        }
+        None => match runtime.spawn(
+            pool.snapshot.clone(),
+            &pool.config,
+            pool.module_bytes,
+            pool.host.clone(),
+        ) {
+            Ok(sb) => sb,
+            Err(e) => {
+                let _ = answer.send(Err(Failure::Load(LoadError::Boot(e))));
+                return;
+            }
+        },
+    };
+    gauge("busy").inc();
+    let result = invoke(&mut sandbox, &pool.config, &request);
+    let _ = answer.send(result.map_err(Failure::Invoke));
+    let restored = sandbox.restore();
+    gauge("busy").dec();
+    if let Ok(stats) = restored {
+        metrics
+            .restore_duration
+            .observe(stats.duration.as_secs_f64());
+        if pool.put_idle(sandbox, max_idle) {
+            gauge("idle").inc();
+        }
+    }
+    debug_assert!(pool.idle_count() <= max_idle);
+}

@@ -1,0 +1,178 @@
+//! `flint serve`: wires the store, runtime, scheduler, metrics and HTTP API together, and shuts
+//! down gracefully on SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use flint_runtime::Runtime;
+
+use crate::api::{self, AppState, HttpLimits, SharedState};
+use crate::cache::ArtifactCache;
+use crate::cli::{ServeArgs, StoreArgs};
+use crate::metrics::Metrics;
+use crate::recorder::Recorder;
+use crate::scheduler::{Limits, Scheduler};
+use crate::store::Store;
+
+/// How often a node checks the store for versions deployed or rolled back elsewhere.
+const RECONCILE_EVERY: Duration = Duration::from_secs(2);
+
+/// Opens the store named by `args` (creating the data directory for SQLite).
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("create data directory {}", args.data_dir.display()))?;
+            Store::sqlite_url(&args.data_dir)
+        }
+    };
+    Store::open(&url).await.context("open the store")
+}
+
+async fn bootstrap_token(store: &Store, args: &ServeArgs) -> anyhow::Result<()> {
+    if let Some(token) = &args.admin_token {
+        store.add_token(token, "admin").await?;
+        return Ok(());
+    }
+    let file = args.store.data_dir.join("admin-token");
+    if file.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&args.store.data_dir)?;
+    let token = api::auth::new_token()?;
+    store.add_token(&token, "admin").await?;
+    std::fs::write(&file, format!("{token}\n"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    println!(
+        "created a management token in {} (set FLINT_ADMIN_TOKEN to choose your own)",
+        file.display()
+    );
+    Ok(())
+}
+
+/// Keeps this node's pools and routes in line with the store (deploys, rollbacks and deletes
+/// made through other nodes).
+async fn reconcile(state: SharedState) {
+    let mut tick = tokio::time::interval(RECONCILE_EVERY);
+    loop {
+        tick.tick().await;
+        let Ok(functions) = state.store.list_functions().await else {
+            continue;
+        };
+        for (name, version) in state.scheduler.loaded_versions() {
+            let current = functions
+                .iter()
+                .find(|f| f.name == name)
+                .and_then(|f| f.active.as_ref().map(|a| a.version));
+            if current != Some(version) {
+                tracing::info!(function = %name, loaded = version, ?current, "version changed elsewhere");
+                state.scheduler.evict(&name);
+            }
+        }
+        let _ = api::functions::refresh_routes(&state).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Runs the server until SIGTERM/Ctrl-C, then drains in-flight requests for the grace period.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.store).await?;
+    bootstrap_token(&store, &args).await?;
+    let runtime = tokio::task::spawn_blocking(Runtime::new)
+        .await?
+        .context("start the micro-VM runtime (is /dev/kvm available?)")?;
+    let compiler = runtime.compiler().clone();
+    let cache = ArtifactCache::new(
+        &args.store.data_dir.join("cache/artifacts"),
+        compiler.clone(),
+    )
+    .context("create the artefact cache")?;
+    let metrics = Arc::new(Metrics::new());
+    let limits = Limits {
+        max_total_concurrency: args.max_concurrency,
+        queue_per_function: args.queue_length,
+        queue_timeout: Duration::from_millis(args.queue_timeout_ms),
+        restore: args.restore,
+        ..Limits::default()
+    };
+    let scheduler = Arc::new(Scheduler::new(
+        Arc::new(runtime),
+        store.clone(),
+        cache,
+        metrics.clone(),
+        limits,
+    ));
+    let (recorder, writer) = Recorder::spawn(store.clone(), metrics.records_dropped.clone());
+    let state: SharedState = Arc::new(AppState {
+        store: store.clone(),
+        scheduler,
+        metrics,
+        recorder,
+        routes: Default::default(),
+        tokens: Default::default(),
+        compiler,
+        limits: HttpLimits {
+            max_module_bytes: args.max_module_bytes,
+            max_body_bytes: args.max_body_bytes,
+        },
+        ready: AtomicBool::new(true),
+    });
+    for f in store.list_functions().await? {
+        state.metrics.register_function(&f.name);
+    }
+    api::functions::refresh_routes(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("load routes: {}", e.message))?;
+    let reconciler = tokio::spawn(reconcile(state.clone()));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen on {}", args.listen))?;
+    println!("flint listening on http://{}", listener.local_addr()?);
+
+    let (draining_tx, mut draining_rx) = tokio::sync::watch::channel(false);
+    let st = state.clone();
+    let server =
+        axum::serve(listener, api::router(state.clone())).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: no new connections, draining in-flight requests");
+            st.ready.store(false, Ordering::SeqCst);
+            let _ = draining_tx.send(true);
+        });
+    let grace = Duration::from_secs(args.shutdown_grace_s);
+    tokio::select! {
+        r = server => r.context("serve HTTP")?,
+        _ = async {
+            let _ = draining_rx.wait_for(|d| *d).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("grace period over; stopping with requests still in flight"),
+    }
+    reconciler.abort();
+    drop(state);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    store.close().await;
+    Ok(())
+}

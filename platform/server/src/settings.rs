@@ -1,0 +1,222 @@
+//! What a user configures per function (the JSON config part of a deploy), its validation, and
+//! the names Flint accepts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use flint_runtime::FunctionConfig;
+use flint_vmm::RestoreStrategy;
+use serde::{Deserialize, Serialize};
+
+/// Paths a route may not claim: they belong to Flint's own API and dashboard.
+const RESERVED_PREFIXES: &[&str] = &[
+    "/functions",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/api",
+    "/assets",
+    "/dashboard",
+];
+
+/// The configuration of one function version, as users write it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FunctionSettings {
+    /// Environment variables for every invocation.
+    pub env: BTreeMap<String, String>,
+    /// Arguments after `argv[0]` (which is the function's name).
+    pub args: Vec<String>,
+    /// Linear-memory limit in MiB.
+    pub memory_limit_mb: u64,
+    /// Per-invocation wall-clock limit in milliseconds.
+    pub timeout_ms: u64,
+    /// Invocations running at once; more wait in a bounded queue.
+    pub max_concurrency: u32,
+    /// Path prefixes routed to this function, CGI-style.
+    pub routes: Vec<String>,
+    /// Whether invoking needs no token.
+    pub public: bool,
+    /// The export each invocation runs.
+    pub entry: String,
+}
+
+impl Default for FunctionSettings {
+    fn default() -> Self {
+        Self {
+            env: BTreeMap::new(),
+            args: Vec::new(),
+            memory_limit_mb: 64,
+            timeout_ms: 10_000,
+            max_concurrency: 8,
+            routes: Vec::new(),
+            public: false,
+            entry: "_start".into(),
+        }
+    }
+}
+
+/// A setting that is out of range, with the field it concerns.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SettingsError {
+    /// The field (`memory_limit_mb`, `routes[0]`, ...).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks a function name: 1-63 characters of `a-z`, `0-9`, `-` and `_`, starting with a letter
+/// or digit (so it is safe in URLs, paths and metric labels).
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok_len = (1..=63).contains(&name.len());
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok_len && ok_first && ok_chars {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid function name {:?}: use 1-63 characters a-z, 0-9, '-' or '_', starting with a letter or digit",
+            name.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
+fn validate_route(field: String, route: &str) -> Result<(), SettingsError> {
+    if !route.starts_with('/') || route.len() < 2 || route.len() > 200 {
+        return Err(err(
+            field,
+            "a route is a path prefix like /hello (2-200 characters)",
+        ));
+    }
+    if route.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err(err(field, "a route may not contain . or .. segments"));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-_.~".contains(c);
+    if !route.chars().all(allowed) {
+        return Err(err(
+            field,
+            "a route may contain only letters, digits and / - _ . ~",
+        ));
+    }
+    let trimmed = route.trim_end_matches('/');
+    for reserved in RESERVED_PREFIXES {
+        if trimmed == *reserved || trimmed.starts_with(&format!("{reserved}/")) {
+            return Err(err(field, format!("{reserved} belongs to Flint's own API")));
+        }
+    }
+    Ok(())
+}
+
+impl FunctionSettings {
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if !(1..=4096).contains(&self.memory_limit_mb) {
+            return Err(err("memory_limit_mb", "must be between 1 and 4096"));
+        }
+        if !(1..=900_000).contains(&self.timeout_ms) {
+            return Err(err(
+                "timeout_ms",
+                "must be between 1 and 900000 (15 minutes)",
+            ));
+        }
+        if !(1..=1024).contains(&self.max_concurrency) {
+            return Err(err("max_concurrency", "must be between 1 and 1024"));
+        }
+        if self.entry.is_empty() || self.entry.len() > 128 {
+            return Err(err("entry", "must name an export (1-128 characters)"));
+        }
+        for (k, v) in &self.env {
+            let valid = !k.is_empty()
+                && k.len() <= 128
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && v.len() <= 4096
+                && !v.contains('\0');
+            if !valid {
+                return Err(err(
+                    format!("env.{k}"),
+                    "names are A-Z, 0-9 and _; values up to 4096 bytes, no NUL",
+                ));
+            }
+        }
+        if self.args.len() > 64 || self.args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
+            return Err(err(
+                "args",
+                "at most 64 arguments of up to 4096 bytes, no NUL",
+            ));
+        }
+        if self.routes.len() > 16 {
+            return Err(err("routes", "at most 16 routes"));
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            validate_route(format!("routes[{i}]"), r)?;
+        }
+        Ok(())
+    }
+
+    /// The runtime configuration these settings call for.
+    pub fn function_config(&self, restore: RestoreStrategy) -> FunctionConfig {
+        FunctionConfig {
+            memory_limit_bytes: self.memory_limit_mb << 20,
+            timeout: Duration::from_millis(self.timeout_ms),
+            entry: self.entry.clone(),
+            restore,
+            ..FunctionConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("hello").is_ok());
+        assert!(validate_name("a-b_c9").is_ok());
+        for bad in ["", "a/b", "..", "-x", "Hello", &"x".repeat(300), "a b", "é"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn settings_errors_name_their_field() {
+        let s = FunctionSettings {
+            memory_limit_mb: 0,
+            ..FunctionSettings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "memory_limit_mb");
+        let s = FunctionSettings {
+            routes: vec!["/ok".into(), "/functions/x".into()],
+            ..FunctionSettings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "routes[1]");
+        let s = FunctionSettings {
+            routes: vec!["/a/../b".into()],
+            ..FunctionSettings::default()
+        };
+        assert!(s.validate().is_err());
+        assert!(FunctionSettings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let parsed: Result<FunctionSettings, _> = serde_json::from_str(r#"{"memory": 5}"#);
+        assert!(parsed.is_err());
+        let parsed: FunctionSettings = serde_json::from_str(r#"{"public": true}"#).unwrap();
+        assert!(parsed.public);
+        assert_eq!(parsed.timeout_ms, 10_000);
+    }
+}

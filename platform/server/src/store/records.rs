@@ -1,0 +1,162 @@
+//! Recent invocations and logs, kept per function up to a bound (the oldest are dropped).
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// One finished invocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InvocationRecord {
+    /// The function.
+    pub function_name: String,
+    /// The version that ran.
+    pub version: i64,
+    /// When it started (Unix ms).
+    pub started_at: i64,
+    /// How long it took.
+    pub duration_us: i64,
+    /// HTTP status returned.
+    pub status: i64,
+    /// `ok`, `exit_nonzero`, `trap`, `timeout`, `fault`, `overloaded`, `error`.
+    pub outcome: String,
+    /// The module's exit code, if it got that far.
+    pub exit_code: Option<i64>,
+}
+
+/// One log line of a function.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogRecord {
+    /// The function.
+    pub function_name: String,
+    /// The version that wrote it.
+    pub version: i64,
+    /// When (Unix ms).
+    pub at: i64,
+    /// `trace` ... `error`.
+    pub level: String,
+    /// `log` (flint.log) or `stderr`.
+    pub stream: String,
+    /// The text.
+    pub message: String,
+}
+
+impl Store {
+    /// Appends invocation records.
+    pub async fn insert_invocations(&self, batch: &[InvocationRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in batch {
+            sqlx::query(
+                "INSERT INTO invocations \
+                 (function_name, version, started_at, duration_us, status, outcome, exit_code) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&r.function_name)
+            .bind(r.version)
+            .bind(r.started_at)
+            .bind(r.duration_us)
+            .bind(r.status)
+            .bind(&r.outcome)
+            .bind(r.exit_code)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends log records.
+    pub async fn insert_logs(&self, batch: &[LogRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in batch {
+            sqlx::query(
+                "INSERT INTO logs (function_name, version, at, level, stream, message) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&r.function_name)
+            .bind(r.version)
+            .bind(r.at)
+            .bind(&r.level)
+            .bind(&r.stream)
+            .bind(&r.message)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest `limit` invocations of `name`, newest first, optionally since `since_ms`.
+    pub async fn recent_invocations(
+        &self,
+        name: &str,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<InvocationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT function_name, version, started_at, duration_us, status, outcome, exit_code \
+             FROM invocations WHERE function_name = $1 AND started_at >= $2 \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(name)
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InvocationRecord {
+                    function_name: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    started_at: r.try_get(2)?,
+                    duration_us: r.try_get(3)?,
+                    status: r.try_get(4)?,
+                    outcome: r.try_get(5)?,
+                    exit_code: r.try_get(6)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The newest `limit` log lines of `name`, newest first.
+    pub async fn recent_logs(&self, name: &str, limit: i64) -> Result<Vec<LogRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT function_name, version, at, level, stream, message FROM logs \
+             WHERE function_name = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(name)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogRecord {
+                    function_name: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    at: r.try_get(2)?,
+                    level: r.try_get(3)?,
+                    stream: r.try_get(4)?,
+                    message: r.try_get(5)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Drops all but the newest `keep` invocations and log lines of `name`.
+    pub async fn prune(&self, name: &str, keep: i64) -> Result<(), StoreError> {
+        for table in ["invocations", "logs"] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE function_name = $1 AND id <= \
+                 (SELECT id FROM {table} WHERE function_name = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)"
+            );
+            sqlx::query(&sql)
+                .bind(name)
+                .bind(keep)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
