@@ -1,7 +1,24 @@
 #!/usr/bin/env bash
-# Runs Flint's whole test suite: unit tests, real micro-VMs on /dev/kvm, end-to-end tests.
-# Installs missing Debian packages first (needs root for that).
+# Runs Flint's whole test suite: unit tests, real micro-VMs on /dev/kvm, and end-to-end tests of
+# the flint binary against SQLite and PostgreSQL. Installs missing Debian packages first (needs
+# root for that) and, unless FLINT_TEST_DATABASE_URL names a PostgreSQL server, starts a
+# throwaway one for the duration of the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+
+if [ -z "${FLINT_TEST_DATABASE_URL:-}" ]; then
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$pgbin/initdb" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
+  pgdir=$(mktemp -d /tmp/flint-pg.XXXXXX)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi; }
+  [ "$(id -u)" -eq 0 ] && chown postgres "$pgdir"
+  as_pg "$pgbin/initdb -D $pgdir/data -A trust -U postgres >/dev/null"
+  as_pg "$pgbin/pg_ctl -D $pgdir/data -l $pgdir/log -w start -o \"-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=600 -c fsync=off\" >/dev/null"
+  trap 'as_pg "$pgbin/pg_ctl -D $pgdir/data -m fast stop >/dev/null"; rm -rf "$pgdir"' EXIT
+  export FLINT_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  echo "PostgreSQL for the tests: $FLINT_TEST_DATABASE_URL"
+fi
+
 cargo test --workspace --locked

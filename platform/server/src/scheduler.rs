@@ -35,6 +35,8 @@ pub struct Limits {
     pub max_idle_per_function: usize,
     /// How sandboxes return to their snapshot.
     pub restore: RestoreStrategy,
+    /// Largest request body (a function's stdin).
+    pub max_stdin_bytes: u64,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
             queue_timeout: Duration::from_secs(10),
             max_idle_per_function: 16,
             restore: RestoreStrategy::default(),
+            max_stdin_bytes: 1 << 20,
         }
     }
 }
@@ -257,7 +260,7 @@ impl Scheduler {
         sha256: &str,
         wasm: Vec<u8>,
     ) -> Result<Prepared, LoadError> {
-        let config = settings.function_config(self.limits.restore);
+        let config = settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
         let limits = Self::module_limits(&settings);
         let host = self.host_functions(name);
         let (cache, runtime) = (self.cache.clone(), self.runtime.clone());

@@ -117,6 +117,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         queue_per_function: args.queue_length,
         queue_timeout: Duration::from_millis(args.queue_timeout_ms),
         restore: args.restore,
+        max_stdin_bytes: args.max_body_bytes as u64,
         ..Limits::default()
     };
     let scheduler = Arc::new(Scheduler::new(

@@ -166,13 +166,19 @@ impl FunctionSettings {
         Ok(())
     }
 
-    /// The runtime configuration these settings call for.
-    pub fn function_config(&self, restore: RestoreStrategy) -> FunctionConfig {
+    /// The runtime configuration these settings call for, on a server that accepts request
+    /// bodies of up to `max_stdin_bytes`.
+    pub fn function_config(
+        &self,
+        restore: RestoreStrategy,
+        max_stdin_bytes: u64,
+    ) -> FunctionConfig {
         FunctionConfig {
             memory_limit_bytes: self.memory_limit_mb << 20,
             timeout: Duration::from_millis(self.timeout_ms),
             entry: self.entry.clone(),
             restore,
+            max_stdin_bytes,
             ..FunctionConfig::default()
         }
     }

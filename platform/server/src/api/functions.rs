@@ -138,8 +138,15 @@ pub async fn deploy(
     request: Request,
 ) -> Result<Response, ApiError> {
     require_token(&state, request.headers()).await?;
-    check_name(&name)?;
+    // Read the upload before judging the name, so the client is not cut off mid-send.
     let (module, settings) = read_upload(&state, request).await?;
+    check_name(&name)?;
+    if module.len() > state.limits.max_module_bytes {
+        return Err(ApiError::too_large(
+            "the module",
+            state.limits.max_module_bytes as u64,
+        ));
+    }
     settings
         .validate()
         .map_err(|e| invalid_config(&e.field, e.to_string()))?;

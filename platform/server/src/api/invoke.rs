@@ -339,13 +339,17 @@ async fn run(state: SharedState, call: Call) -> Response {
 }
 
 fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    body.map_err(|e| {
+    let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large("the request body", limit as u64)
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
         }
-    })
+    })?;
+    if body.len() > limit {
+        return Err(ApiError::too_large("the request body", limit as u64));
+    }
+    Ok(body)
 }
 
 /// `POST /functions/{name}/invoke`.

@@ -1,0 +1,250 @@
+//! Starts the real `flint` binary on a free port, against SQLite in a scratch directory or a
+//! fresh database on the PostgreSQL server named by `FLINT_TEST_DATABASE_URL`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder};
+
+/// The management token every test server bootstraps.
+pub const TOKEN: &str = "e2e-admin-token";
+
+/// Which database a test server uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running `flint serve`.
+pub struct Server {
+    child: Option<Child>,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    extra_args: Vec<String>,
+    client: Client,
+}
+
+fn scratch_dir() -> PathBuf {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("random bytes");
+    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("flint-e2e-{name}"));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// A fresh, empty database on the test PostgreSQL server.
+fn fresh_postgres_database() -> String {
+    let base = std::env::var("FLINT_TEST_DATABASE_URL").expect(
+        "FLINT_TEST_DATABASE_URL must name a PostgreSQL server for the PostgreSQL tests \
+         (scripts/test.sh starts one and sets it)",
+    );
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).expect("random bytes");
+    let db: String = format!(
+        "flint_e2e_{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&base)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {db}").as_str())
+            .await
+            .expect("create a test database");
+    });
+    let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+    format!("{prefix}/{db}")
+}
+
+impl Server {
+    /// Starts a server with default limits.
+    pub fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[])
+    }
+
+    /// Starts a server with extra `flint serve` arguments.
+    pub fn start_with(backend: Backend, extra_args: &[&str]) -> Self {
+        let database_url = (backend == Backend::Postgres).then(fresh_postgres_database);
+        let mut s = Self {
+            child: None,
+            url: String::new(),
+            data_dir: scratch_dir(),
+            database_url,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("HTTP client"),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flint"));
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.data_dir)
+            .args(&self.extra_args)
+            .env("FLINT_ADMIN_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .env_remove("FLINT_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &self.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let mut child = cmd.spawn().expect("start flint serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = loop {
+            assert!(Instant::now() < deadline, "flint serve did not start");
+            let line = lines
+                .next()
+                .expect("flint serve exited before listening")
+                .expect("read stdout");
+            if let Some(url) = line.strip_prefix("flint listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for flint") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "flint did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops and starts the server on the same store.
+    pub fn restart(&mut self) {
+        assert!(self.terminate().success(), "clean exit before restart");
+        self.spawn();
+    }
+
+    /// A request without a token.
+    pub fn anonymous(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{}", self.url, path))
+    }
+
+    /// A request with the management token.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.anonymous(method, path).bearer_auth(TOKEN)
+    }
+
+    /// Deploys `wasm` as `name` with `config` (JSON); returns the response.
+    pub fn deploy(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        config: &serde_json::Value,
+    ) -> reqwest::blocking::Response {
+        let form = reqwest::blocking::multipart::Form::new()
+            .part(
+                "module",
+                reqwest::blocking::multipart::Part::bytes(wasm.to_vec()),
+            )
+            .text("config", config.to_string());
+        self.req(reqwest::Method::PUT, &format!("/functions/{name}"))
+            .multipart(form)
+            .send()
+            .expect("deploy request")
+    }
+
+    /// Invokes `name` with `body` using the token.
+    pub fn invoke(&self, name: &str, body: &[u8]) -> reqwest::blocking::Response {
+        self.req(reqwest::Method::POST, &format!("/functions/{name}/invoke"))
+            .body(body.to_vec())
+            .send()
+            .expect("invoke request")
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        self.anonymous(reqwest::Method::GET, "/metrics")
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("metrics text")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Sends `request_line` (e.g. `PUT /functions/.. HTTP/1.1`) as a raw HTTP/1.1 request with
+/// the token and an empty body, and returns the status code: for paths an HTTP client would
+/// normalise before sending.
+pub fn raw_status(url: &str, method_and_path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let request = format!(
+        "{method_and_path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line")
+}
+
+/// The value of metric series `series` (e.g. `flint_x{a="b"}`), if present.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Polls `f` until it returns `Some`, for up to ten seconds.
+pub fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "condition not met within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
