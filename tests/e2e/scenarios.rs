@@ -540,7 +540,7 @@ pub fn overload_answers_429_with_retry_after(b: Backend) {
         .iter()
         .filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
         .collect();
-    assert!(ok >= 1 && ok <= 2, "{statuses:?}");
+    assert!((1..=2).contains(&ok), "{statuses:?}");
     assert!(rejected.len() >= 4, "{statuses:?}");
     assert!(rejected.iter().all(|(_, retry)| retry == "1"));
     let m = s.metrics();
