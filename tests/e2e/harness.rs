@@ -186,6 +186,36 @@ impl Server {
             .expect("invoke request")
     }
 
+    /// Runs a `flint` client command against this server (FLINT_URL and FLINT_TOKEN set).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_flint"))
+            .args(args)
+            .env("FLINT_URL", &self.url)
+            .env("FLINT_TOKEN", TOKEN)
+            .output()
+            .expect("run the flint CLI")
+    }
+
+    /// Runs `flint token create` on this server's store.
+    pub fn create_token(&self) -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flint"));
+        cmd.args(["token", "create", "--data-dir"])
+            .arg(&self.data_dir);
+        if let Some(url) = &self.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let out = cmd.output().expect("run flint token create");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_string()
+    }
+
     /// The `/metrics` text.
     pub fn metrics(&self) -> String {
         self.anonymous(reqwest::Method::GET, "/metrics")

@@ -34,4 +34,5 @@ for_both_backends!(
     concurrent_invocations_are_not_mixed_up,
     overload_answers_429_with_retry_after,
     sigterm_drains_in_flight_calls,
+    cli_and_example,
 );

@@ -579,3 +579,46 @@ pub fn sigterm_drains_in_flight_calls(b: Backend) {
         .expect("the in-flight call got an answer");
     assert_eq!((code, body.as_str()), (StatusCode::OK, "slept 1500 ms\n"));
 }
+
+pub fn cli_and_example(b: Backend) {
+    let s = Server::start(b);
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello.wasm");
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let deployed = ok(s.cli(&["deploy", "hello", example, "--public", "--env", "A=1"]));
+    assert!(deployed.contains("\"version\": 1"), "{deployed}");
+    ok(s.cli(&["deploy", "hello", example, "--public", "--arg", "x"]));
+    assert_eq!(
+        ok(s.cli(&["invoke", "hello", "--data", "cli"])),
+        "hello, cli!\n"
+    );
+    assert_eq!(ok(s.cli(&["invoke", "hello"])), "hello, world!\n");
+    let listed = ok(s.cli(&["list"]));
+    assert!(
+        listed.starts_with("hello\tv2\t320 bytes\tpublic"),
+        "{listed}"
+    );
+    ok(s.cli(&["rollback", "hello", "1"]));
+    let r = s.invoke("hello", b"");
+    assert_eq!(header(&r, "x-flint-version"), "1");
+    ok(s.cli(&["logs", "hello"]));
+    let failed = s.cli(&["invoke", "missing"]);
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("not_found"));
+    // A token made with `flint token create` works for management calls.
+    let token = s.create_token();
+    let r = s
+        .anonymous(Method::GET, "/functions")
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    ok(s.cli(&["delete", "hello"]));
+    assert!(function_names(&s).is_empty());
+}

@@ -59,3 +59,23 @@ fn main() -> anyhow::Result<()> {
         other => client::run(other),
     }
 }
+
+#[cfg(test)]
+mod examples {
+    /// The checked-in `examples/hello.wasm` is exactly `examples/hello.wat` compiled.
+    #[test]
+    fn hello_wasm_matches_its_source() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let source = std::fs::read_to_string(root.join("hello.wat")).unwrap();
+        let compiled = wat::parse_str(&source).unwrap();
+        let path = root.join("hello.wasm");
+        if std::env::var_os("FLINT_WRITE_EXAMPLES").is_some() {
+            std::fs::write(&path, &compiled).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            compiled,
+            "run with FLINT_WRITE_EXAMPLES=1 to update"
+        );
+    }
+}
