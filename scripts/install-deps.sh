@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   clang lld wasi-libc libclang-rt-dev-wasm32   # C test modules compiled to wasm32-wasi
   postgresql                                   # the production store, for the tests
+  chromium chromium-driver                     # dashboard tests in headless Chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,8 @@
 //! Every scenario runs once per backend (`sqlite::...` and `postgres::...`). The PostgreSQL runs
 //! need `FLINT_TEST_DATABASE_URL` and fail without it; `scripts/test.sh` provides one.
 
+mod browser;
+mod dashboard;
 mod harness;
 mod scenarios;
 
@@ -12,9 +14,17 @@ macro_rules! for_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(#[test] fn $name() { crate::scenarios::$name(crate::harness::Backend::Sqlite) })*
+            #[test]
+            fn dashboard_in_a_real_browser() {
+                crate::dashboard::dashboard_in_a_real_browser(crate::harness::Backend::Sqlite)
+            }
         }
         mod postgres {
             $(#[test] fn $name() { crate::scenarios::$name(crate::harness::Backend::Postgres) })*
+            #[test]
+            fn dashboard_in_a_real_browser() {
+                crate::dashboard::dashboard_in_a_real_browser(crate::harness::Backend::Postgres)
+            }
         }
     };
 }

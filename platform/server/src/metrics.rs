@@ -198,6 +198,14 @@ impl Metrics {
         }
     }
 
+    /// Guest faults of `function` by kind (every kind, zeros included).
+    pub fn faults_for(&self, function: &str) -> std::collections::BTreeMap<&'static str, u64> {
+        fault_kinds()
+            .into_iter()
+            .map(|k| (k, self.guest_faults.with_label_values(&[function, k]).get()))
+            .collect()
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

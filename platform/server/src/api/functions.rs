@@ -294,6 +294,7 @@ pub async fn show(
         })
         .collect();
     body["versions"] = Value::Array(versions);
+    body["faults"] = json!(state.metrics.faults_for(&name));
     Ok(Json(body).into_response())
 }
 

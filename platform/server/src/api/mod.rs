@@ -5,8 +5,10 @@
 //! - [`ops`]: `/metrics`, `/healthz`, `/readyz`, and the per-request HTTP metrics.
 //! - [`error`]: the one error boundary ([`error::ApiError`]).
 //! - [`auth`]: bearer tokens.
+//! - [`dashboard`]: the embedded web dashboard at `/`.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod functions;
 pub mod invoke;
@@ -88,6 +90,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/functions/{name}/logs", get(functions::logs))
         .route("/functions/{name}/invocations", get(functions::invocations))
         .route("/functions/{name}/invoke", post(invoke::invoke))
+        .route("/", get(dashboard::index))
+        .route("/assets/app.js", get(dashboard::app_js))
+        .route("/assets/app.css", get(dashboard::app_css))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
