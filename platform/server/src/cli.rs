@@ -55,9 +55,10 @@ pub struct ServeArgs {
     /// Largest invocation body, in bytes.
     #[arg(long, env = "FLINT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
-    /// Invocations running at once across all functions.
-    #[arg(long, env = "FLINT_MAX_CONCURRENCY", default_value_t = 64)]
-    pub max_concurrency: usize,
+    /// Invocations running at once across all functions (default: 4 per CPU core; more only
+    /// adds latency, since each running call occupies a core).
+    #[arg(long, env = "FLINT_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<usize>,
     /// Invocations that may wait per function before 429.
     #[arg(long, env = "FLINT_QUEUE_LENGTH", default_value_t = 256)]
     pub queue_length: usize,

@@ -15,6 +15,8 @@ use crate::store::{InvocationRecord, LogRecord, Store};
 const QUEUE: usize = 16_384;
 /// Records written per transaction, at most.
 const BATCH: usize = 512;
+/// How long the writer lets records gather before each write.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
 /// Invocations and log lines kept per function.
 pub const KEEP_PER_FUNCTION: i64 = 2_000;
 
@@ -60,6 +62,10 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Record>) {
     let mut since_prune = 0usize;
     let mut touched = HashSet::new();
     while rx.recv_many(&mut buf, BATCH).await > 0 {
+        // Let a batch gather: one transaction per interval instead of one per request keeps
+        // the store's cost per invocation small.
+        tokio::time::sleep(GATHER).await;
+        while buf.len() < BATCH && rx.try_recv().map(|r| buf.push(r)).is_ok() {}
         let (mut invocations, mut logs) = (Vec::new(), Vec::new());
         for r in buf.drain(..) {
             match r {

@@ -113,7 +113,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .context("create the artefact cache")?;
     let metrics = Arc::new(Metrics::new());
     let limits = Limits {
-        max_total_concurrency: args.max_concurrency,
+        max_total_concurrency: args
+            .max_concurrency
+            .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(2, |n| n.get())),
         queue_per_function: args.queue_length,
         queue_timeout: Duration::from_millis(args.queue_timeout_ms),
         restore: args.restore,
