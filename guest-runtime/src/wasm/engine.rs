@@ -21,15 +21,11 @@ use crate::host;
 /// The largest table a module may grow to.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
-/// The engine settings that must match the host's (`flint_compiler::engine_config`).
+/// The engine: the settings shared with the host's compiler, plus this guest's stack limit and
+/// code-memory hook.
 pub fn engine_config(max_wasm_stack_bytes: usize) -> Config {
     let mut config = Config::new();
-    config
-        .signals_based_traps(false)
-        .memory_reservation(0)
-        .memory_guard_size(0)
-        .memory_reservation_for_growth(0)
-        .memory_init_cow(false)
+    flint_wasi::shared_engine_settings(&mut config)
         .max_wasm_stack(max_wasm_stack_bytes)
         .with_custom_code_memory(Some(Arc::new(ModuleCode)));
     config

@@ -16,7 +16,7 @@
 //! The engine runs without signals: wasmtime checks linear-memory bounds and the stack limit
 //! in the generated code, so out-of-bounds accesses, stack overflow and division by zero come
 //! back as traps, not CPU faults. Host and guest configure the engine identically
-//! ([`engine_config`] and `flint_compiler::engine_config`); wasmtime refuses an artefact built
+//! (`flint_wasi::shared_engine_settings`, which both call); wasmtime refuses an artefact built
 //! with other settings.
 //!
 //! Only this module knows about wasmtime; the rest of the runtime sees `wasm_init`/`wasm_run`.

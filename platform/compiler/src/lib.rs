@@ -26,12 +26,7 @@ pub const WASMTIME_VERSION: &str = "48.0.8";
 /// is generated for the baseline x86-64 target, so it runs on any CPU the guest may get.
 pub fn engine_config() -> Result<Config, CompileError> {
     let mut config = Config::new();
-    config
-        .signals_based_traps(false)
-        .memory_reservation(0)
-        .memory_guard_size(0)
-        .memory_reservation_for_growth(0)
-        .memory_init_cow(false);
+    flint_wasi::shared_engine_settings(&mut config);
     config
         .target("x86_64-unknown-linux-gnu")
         .map_err(|e| CompileError::Engine(e.to_string()))?;

@@ -9,86 +9,15 @@
 //! (guard pages and signal-based traps instead of explicit bounds checks).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use flint_compiler::ModuleLimits;
 use flint_runtime::host::host_functions;
 use flint_runtime::{FunctionConfig, MemoryKvStore, Request, Runtime, invoke};
-use flint_wasi::{Clock, ClockId, FlintHost, WasiCtx, WasiView};
-use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store};
+use flint_test_modules::in_process::InProcess;
+use wasmtime::{Config, Engine, Module};
 
 const EMPTY: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
-
-struct HostClock(Instant);
-
-impl Clock for HostClock {
-    fn now_ns(&mut self, id: ClockId) -> u64 {
-        match id {
-            ClockId::Realtime => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-            ClockId::Monotonic => self.0.elapsed().as_nanos() as u64,
-        }
-    }
-    fn resolution_ns(&self, _: ClockId) -> u64 {
-        1
-    }
-}
-
-struct NoHost;
-
-impl FlintHost for NoHost {
-    fn log(&mut self, _: u32, _: &str) {}
-    fn kv_get(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        Ok(None)
-    }
-    fn kv_set(&mut self, _: &[u8], _: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-    fn kv_delete(&mut self, _: &[u8]) -> Result<bool, String> {
-        Ok(false)
-    }
-}
-
-struct State(WasiCtx);
-
-impl WasiView for State {
-    fn wasi(&mut self) -> &mut WasiCtx {
-        &mut self.0
-    }
-}
-
-/// wasmtime in-process: a fresh instance per request, as a server without isolation would.
-struct InProcess {
-    engine: Engine,
-    pre: InstancePre<State>,
-}
-
-impl InProcess {
-    fn new(engine: Engine, module: Module) -> Self {
-        let mut linker = Linker::new(&engine);
-        flint_wasi::add_to_linker(&mut linker).expect("define imports");
-        let pre = linker.instantiate_pre(&module).expect("pre-instantiate");
-        Self { engine, pre }
-    }
-
-    fn run(&self, args: &[&str]) -> Vec<u8> {
-        let mut ctx = WasiCtx::new(
-            [7; 32],
-            Box::new(HostClock(Instant::now())),
-            Box::new(NoHost),
-        );
-        ctx.args = args.iter().map(|s| s.to_string()).collect();
-        ctx.stdout = flint_wasi::ctx::CappedBuffer::new(1 << 20);
-        let mut store = Store::new(&self.engine, State(ctx));
-        let instance = self.pre.instantiate(&mut store).expect("instantiate");
-        let start = instance
-            .get_typed_func::<(), ()>(&mut store, "_start")
-            .expect("_start");
-        start.call(&mut store, ()).expect("run");
-        std::mem::take(&mut store.data_mut().0.stdout.bytes)
-    }
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -162,17 +91,15 @@ fn main() {
             let r = invoke(&mut sb, &config, &request).expect("invoke");
             assert_eq!(r.result.stdout, expected);
         });
-        // SAFETY: the artefact was just produced by wasmtime 48 with these exact settings.
-        let module = unsafe { Module::deserialize(&guest_engine, &artifact.bytes) }.expect("load");
-        let same = InProcess::new(guest_engine.clone(), module);
-        assert_eq!(same.run(args), expected);
+        let same = InProcess::precompiled(&guest_engine, &artifact.bytes);
+        assert_eq!(same.run(args, b""), expected);
         let in_process = time(n, || {
-            same.run(args);
+            same.run(args, b"");
         });
         let module = Module::new(&default_engine, wasm).expect("compile natively");
-        let defaults = InProcess::new(default_engine.clone(), module);
+        let defaults = InProcess::new(&default_engine, &module);
         let in_process_defaults = time(n, || {
-            defaults.run(args);
+            defaults.run(args, b"");
         });
         println!(
             "| {name} | {vm:.1} | {in_process:.1} | {in_process_defaults:.1} | {:.2}x |",

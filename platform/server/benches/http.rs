@@ -14,82 +14,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use flint_wasi::{Clock, ClockId, FlintHost, WasiCtx, WasiView};
-use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+use flint_test_modules::in_process::InProcess;
+use wasmtime::Engine;
 
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello.wasm");
 const TOKEN: &str = "bench-token";
-
-struct HostClock(Instant);
-
-impl Clock for HostClock {
-    fn now_ns(&mut self, id: ClockId) -> u64 {
-        match id {
-            ClockId::Realtime => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-            ClockId::Monotonic => self.0.elapsed().as_nanos() as u64,
-        }
-    }
-    fn resolution_ns(&self, _: ClockId) -> u64 {
-        1
-    }
-}
-
-struct NoHost;
-
-impl FlintHost for NoHost {
-    fn log(&mut self, _: u32, _: &str) {}
-    fn kv_get(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        Ok(None)
-    }
-    fn kv_set(&mut self, _: &[u8], _: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-    fn kv_delete(&mut self, _: &[u8]) -> Result<bool, String> {
-        Ok(false)
-    }
-}
-
-struct Ctx(WasiCtx);
-
-impl WasiView for Ctx {
-    fn wasi(&mut self) -> &mut WasiCtx {
-        &mut self.0
-    }
-}
-
-/// Runs the module once in this process with `stdin`; returns stdout.
-fn run_once(engine: &Engine, pre: &InstancePre<Ctx>, stdin: &[u8]) -> Vec<u8> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).expect("random seed");
-    let mut ctx = WasiCtx::new(seed, Box::new(HostClock(Instant::now())), Box::new(NoHost));
-    ctx.stdin = stdin.to_vec();
-    ctx.args = vec!["hello".into()];
-    ctx.stdout = flint_wasi::ctx::CappedBuffer::new(1 << 20);
-    let mut store = Store::new(engine, Ctx(ctx));
-    let instance = pre.instantiate(&mut store).expect("instantiate");
-    let start = instance
-        .get_typed_func::<(), ()>(&mut store, "_start")
-        .expect("_start");
-    start.call(&mut store, ()).expect("run");
-    std::mem::take(&mut store.data_mut().0.stdout.bytes)
-}
-
-fn load(engine: &Engine, cwasm: &[u8]) -> InstancePre<Ctx> {
-    // SAFETY: the artefact was produced by `flint_compiler` (wasmtime 48, these settings) in
-    // this benchmark, or read back from the file it wrote.
-    let module = unsafe { Module::deserialize(engine, cwasm) }.expect("load module");
-    let mut linker = Linker::new(engine);
-    flint_wasi::add_to_linker(&mut linker).expect("imports");
-    linker.instantiate_pre(&module).expect("pre-instantiate")
-}
 
 fn guest_engine() -> Engine {
     Engine::new(&flint_compiler::engine_config().expect("config")).expect("engine")
@@ -97,13 +32,11 @@ fn guest_engine() -> Engine {
 
 /// `http run-module FILE.cwasm`: the process-per-request worker.
 fn run_module(path: &str) {
-    let engine = guest_engine();
-    let cwasm = std::fs::read(path).expect("read cwasm");
-    let pre = load(&engine, &cwasm);
+    let module = InProcess::precompiled(&guest_engine(), &std::fs::read(path).expect("read cwasm"));
     let mut stdin = Vec::new();
     std::io::stdin().read_to_end(&mut stdin).expect("stdin");
     std::io::stdout()
-        .write_all(&run_once(&engine, &pre, &stdin))
+        .write_all(&module.run(&["hello"], &stdin))
         .expect("stdout");
 }
 
@@ -117,20 +50,17 @@ async fn serve(router: Router) -> SocketAddr {
 }
 
 async fn in_process_server(cwasm: Vec<u8>) -> SocketAddr {
-    let engine = guest_engine();
-    let pre = Arc::new((engine.clone(), load(&engine, &cwasm)));
+    let module = Arc::new(InProcess::precompiled(&guest_engine(), &cwasm));
     let router = Router::new()
         .route(
             "/functions/hello/invoke",
-            post(
-                |State(p): State<Arc<(Engine, InstancePre<Ctx>)>>, body: Bytes| async move {
-                    tokio::task::spawn_blocking(move || run_once(&p.0, &p.1, &body))
-                        .await
-                        .expect("worker")
-                },
-            ),
+            post(|State(m): State<Arc<InProcess>>, body: Bytes| async move {
+                tokio::task::spawn_blocking(move || m.run(&["hello"], &body))
+                    .await
+                    .expect("worker")
+            }),
         )
-        .with_state(pre);
+        .with_state(module);
     serve(router).await
 }
 

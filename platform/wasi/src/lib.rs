@@ -28,6 +28,20 @@ pub mod preview1;
 
 pub use ctx::{Clock, ClockId, Exit, FlintHost, WasiCtx, WasiView};
 
+/// Applies the wasmtime settings that must be identical where modules are compiled (the host's
+/// `flint-compiler`) and where they run (the guest runtime): wasmtime refuses an artefact
+/// compiled with other settings. No signals (bounds and stack checks in generated code), no
+/// virtual-memory reservations or guard regions, no growth reservation (linear memory is heap
+/// that every restore copies), no copy-on-write memory images.
+pub fn shared_engine_settings(config: &mut wasmtime::Config) -> &mut wasmtime::Config {
+    config
+        .signals_based_traps(false)
+        .memory_reservation(0)
+        .memory_guard_size(0)
+        .memory_reservation_for_growth(0)
+        .memory_init_cow(false)
+}
+
 /// Defines every import in [`imports::IMPORTS`] in `linker`.
 pub fn add_to_linker<T: WasiView + 'static>(
     linker: &mut wasmtime::Linker<T>,

@@ -3,6 +3,9 @@
 //! modules), and cached by the hash of their source.
 //!
 //! A missing clang or wasi-libc is a panic with the command to fix it, never a skipped test.
+//! [`in_process`] is the benchmarks' no-isolation baseline.
+
+pub mod in_process;
 
 use std::path::PathBuf;
 use std::process::Command;

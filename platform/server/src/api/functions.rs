@@ -359,6 +359,19 @@ pub async fn rollback(
     Ok(Json(json!({ "name": name, "version": body.version })).into_response())
 }
 
+/// Passes for a valid token and an existing function.
+async fn require_existing(
+    state: &SharedState,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<(), ApiError> {
+    require_token(state, headers).await?;
+    match state.store.get_function(name).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::function_not_found(name)),
+    }
+}
+
 /// Query of the record endpoints.
 #[derive(Deserialize)]
 pub struct RecordQuery {
@@ -373,10 +386,7 @@ pub async fn logs(
     Query(q): Query<RecordQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_token(&state, &headers).await?;
-    if state.store.get_function(&name).await?.is_none() {
-        return Err(ApiError::function_not_found(&name));
-    }
+    require_existing(&state, &headers, &name).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let logs = state.store.recent_logs(&name, limit).await?;
     Ok(Json(json!({ "logs": logs })).into_response())
@@ -390,10 +400,7 @@ pub async fn invocations(
     Query(q): Query<RecordQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_token(&state, &headers).await?;
-    if state.store.get_function(&name).await?.is_none() {
-        return Err(ApiError::function_not_found(&name));
-    }
+    require_existing(&state, &headers, &name).await?;
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let since = q.since_ms.unwrap_or(0);
     let records = state.store.recent_invocations(&name, since, limit).await?;

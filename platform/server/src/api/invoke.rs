@@ -212,6 +212,20 @@ async fn run(state: SharedState, call: Call) -> Response {
     drop(pool);
     let outcome = state.scheduler.invoke(&call.name, request).await;
     let duration_us = started.elapsed().as_micros() as i64;
+    let finish = |version: i64, response: &Response, outcome: &str, exit_code: Option<i64>| {
+        record(
+            &state,
+            InvocationRecord {
+                function_name: call.name.clone(),
+                version,
+                started_at,
+                duration_us,
+                status: i64::from(response.status().as_u16()),
+                outcome: outcome.into(),
+                exit_code,
+            },
+        );
+    };
     match outcome {
         Ok(inv) => {
             record_logs(&state, &call.name, &inv);
@@ -244,17 +258,11 @@ async fn run(state: SharedState, call: Call) -> Response {
                 (ok_response(&state, &call, &inv), "ok")
             };
             let exit_header = if r.trap.is_some() { -1 } else { exit };
-            record(
-                &state,
-                InvocationRecord {
-                    function_name: call.name.clone(),
-                    version: inv.version,
-                    started_at,
-                    duration_us,
-                    status: i64::from(response.status().as_u16()),
-                    outcome: label.into(),
-                    exit_code: r.trap.is_none().then_some(exit),
-                },
+            finish(
+                inv.version,
+                &response,
+                label,
+                r.trap.is_none().then_some(exit),
             );
             with_headers(response, exit_header, duration_us, Some(inv.version))
         }
@@ -295,18 +303,7 @@ async fn run(state: SharedState, call: Call) -> Response {
                 )
             };
             let response = e.into_response();
-            record(
-                &state,
-                InvocationRecord {
-                    function_name: call.name.clone(),
-                    version,
-                    started_at,
-                    duration_us,
-                    status: i64::from(response.status().as_u16()),
-                    outcome: label.into(),
-                    exit_code: None,
-                },
-            );
+            finish(version, &response, label, None);
             with_headers(response, -1, duration_us, Some(version))
         }
         Err(Failure::Invoke(InvokeError::StdinTooLarge { limit_bytes, .. })) => {
@@ -320,18 +317,7 @@ async fn run(state: SharedState, call: Call) -> Response {
             };
             let response = ApiError::from_failure(&call.name, f).into_response();
             if response.status() != StatusCode::NOT_FOUND {
-                record(
-                    &state,
-                    InvocationRecord {
-                        function_name: call.name.clone(),
-                        version,
-                        started_at,
-                        duration_us,
-                        status: i64::from(response.status().as_u16()),
-                        outcome: label.into(),
-                        exit_code: None,
-                    },
-                );
+                finish(version, &response, label, None);
             }
             with_headers(response, -1, duration_us, Some(version))
         }

@@ -1,0 +1,97 @@
+//! The no-isolation baseline of the benchmarks: a module run by wasmtime in the calling process,
+//! a fresh instance per run, with the same WASI implementation the guest runtime uses.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use flint_wasi::{Clock, ClockId, FlintHost, WasiCtx, WasiView};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+
+/// Host clocks for WASI.
+pub struct SystemClock(Instant);
+
+impl Clock for SystemClock {
+    fn now_ns(&mut self, id: ClockId) -> u64 {
+        match id {
+            ClockId::Realtime => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+            ClockId::Monotonic => self.0.elapsed().as_nanos() as u64,
+        }
+    }
+    fn resolution_ns(&self, _: ClockId) -> u64 {
+        1
+    }
+}
+
+/// Flint imports that do nothing (no logs kept, an always-empty store).
+pub struct NullHost;
+
+impl FlintHost for NullHost {
+    fn log(&mut self, _: u32, _: &str) {}
+    fn kv_get(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+    fn kv_set(&mut self, _: &[u8], _: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+    fn kv_delete(&mut self, _: &[u8]) -> Result<bool, String> {
+        Ok(false)
+    }
+}
+
+/// A store's data: the run's WASI context.
+pub struct Ctx(WasiCtx);
+
+impl WasiView for Ctx {
+    fn wasi(&mut self) -> &mut WasiCtx {
+        &mut self.0
+    }
+}
+
+/// A module ready to run in this process.
+pub struct InProcess {
+    engine: Engine,
+    pre: InstancePre<Ctx>,
+}
+
+impl InProcess {
+    /// Links `module` against Flint's WASI.
+    pub fn new(engine: &Engine, module: &Module) -> Self {
+        let mut linker = Linker::new(engine);
+        flint_wasi::add_to_linker(&mut linker).expect("define imports");
+        let pre = linker.instantiate_pre(module).expect("pre-instantiate");
+        Self {
+            engine: engine.clone(),
+            pre,
+        }
+    }
+
+    /// Loads a precompiled artefact (made by `flint-compiler` or this engine) and links it.
+    pub fn precompiled(engine: &Engine, cwasm: &[u8]) -> Self {
+        // SAFETY: callers pass artefacts produced by wasmtime 48 for `engine`'s settings in the
+        // same test or benchmark run; wasmtime checks the header and settings anyway.
+        let module = unsafe { Module::deserialize(engine, cwasm) }.expect("load module");
+        Self::new(engine, &module)
+    }
+
+    /// Runs `_start` in a fresh instance with `args` and `stdin`; returns stdout.
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).expect("random seed");
+        let mut ctx = WasiCtx::new(
+            seed,
+            Box::new(SystemClock(Instant::now())),
+            Box::new(NullHost),
+        );
+        ctx.args = args.iter().map(|s| s.to_string()).collect();
+        ctx.stdin = stdin.to_vec();
+        ctx.stdout = flint_wasi::ctx::CappedBuffer::new(1 << 20);
+        let mut store = Store::new(&self.engine, Ctx(ctx));
+        let instance = self.pre.instantiate(&mut store).expect("instantiate");
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .expect("_start");
+        start.call(&mut store, ()).expect("run");
+        std::mem::take(&mut store.data_mut().0.stdout.bytes)
+    }
+}
