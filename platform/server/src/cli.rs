@@ -87,7 +87,7 @@ pub enum Command {
         /// Environment variable (repeatable).
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
-        /// Argument after argv[0] (repeatable).
+        /// Argument after `argv[0]` (repeatable).
         #[arg(long = "arg")]
         args: Vec<String>,
         /// Invocable without a token.

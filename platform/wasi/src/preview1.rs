@@ -24,7 +24,7 @@ pub const ENOTSOCK: i32 = 57;
 /// Invalid seek.
 pub const ESPIPE: i32 = 70;
 
-/// The functions [`add_to_linker`] defines; the rest of the table are errno stubs.
+/// The functions this module defines; the rest of the table are errno stubs.
 pub const IMPLEMENTED: &[&str] = &[
     "args_get",
     "args_sizes_get",
