@@ -471,7 +471,7 @@ pub fn restart_keeps_every_function(b: Backend) {
 }
 
 pub fn concurrent_invocations_are_not_mixed_up(b: Backend) {
-    let s = Server::start(b);
+    let s = Server::start_with(b, &["--idle-sandbox-ttl-s", "1"]);
     let config = json!({"max_concurrency": 16});
     assert_eq!(
         s.deploy("echo", &c_module("echo"), &config).status(),
@@ -509,6 +509,17 @@ pub fn concurrent_invocations_are_not_mixed_up(b: Backend) {
             r#"flint_invocations_total{function="echo",outcome="ok"}"#
         ),
         Some(200.0)
+    );
+    let idle = r#"flint_sandboxes{function="echo",state="idle"}"#;
+    assert!(
+        metric(&m, idle).unwrap() > 1.0,
+        "the burst left several sandboxes idle"
+    );
+    // Once the function is quiet, its extra sandboxes are freed and one stays warm.
+    eventually(|| (metric(&s.metrics(), idle) == Some(1.0)).then_some(()));
+    assert_eq!(
+        s.invoke("echo", b"still warm").text().unwrap(),
+        "still warm"
     );
 }
 

@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// How sandboxes return to their snapshot: runtime-ranges, dirty-log or full-copy.
     #[arg(long, env = "FLINT_RESTORE", default_value = "runtime-ranges")]
     pub restore: RestoreStrategy,
+    /// Seconds a function must go unused before its extra idle sandboxes are freed (one stays).
+    #[arg(long, env = "FLINT_IDLE_SANDBOX_TTL_S", default_value_t = 60)]
+    pub idle_sandbox_ttl_s: u64,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "FLINT_SHUTDOWN_GRACE_S", default_value_t = 30)]
     pub shutdown_grace_s: u64,

@@ -8,7 +8,7 @@
 //! (compiled artefacts come from the disk cache).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -123,6 +123,7 @@ impl Prepared {
             host: self.host,
             idle: Mutex::new(vec![self.sandbox]),
             waiting: AtomicUsize::new(0),
+            last_used_ms: AtomicI64::new(crate::store::now_ms()),
         })
     }
 }
@@ -142,6 +143,8 @@ pub struct Pool {
     idle: Mutex<Vec<ReadySandbox>>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
+    /// When an invocation last took a sandbox (Unix ms).
+    last_used_ms: AtomicI64,
 }
 
 impl Pool {
@@ -151,7 +154,22 @@ impl Pool {
     }
 
     fn take_idle(&self) -> Option<ReadySandbox> {
+        self.last_used_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// Drops idle sandboxes beyond the first if nothing used the pool for `idle_for_ms`.
+    /// Returns how many were dropped.
+    fn trim(&self, idle_for_ms: i64) -> usize {
+        let quiet = crate::store::now_ms() - self.last_used_ms.load(Ordering::Relaxed);
+        if quiet < idle_for_ms {
+            return 0;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let extra = idle.len().saturating_sub(1);
+        idle.truncate(1);
+        extra
     }
 
     fn put_idle(&self, sandbox: ReadySandbox, max_idle: usize) -> bool {
@@ -321,6 +339,21 @@ impl Scheduler {
     /// The pool currently serving `name`, if loaded.
     pub fn loaded(&self, name: &str) -> Option<Arc<Pool>> {
         lock_err(self.pools.read()).get(name).cloned()
+    }
+
+    /// Frees the extra idle sandboxes of every pool unused for `idle_for`: one stays warm.
+    pub fn trim_idle(&self, idle_for: Duration) {
+        let pools: Vec<Arc<Pool>> = lock_err(self.pools.read()).values().cloned().collect();
+        for pool in pools {
+            let dropped = pool.trim(idle_for.as_millis() as i64);
+            if dropped > 0 {
+                self.metrics
+                    .sandboxes
+                    .with_label_values(&[&pool.name, "idle"])
+                    .set(pool.idle_count() as i64);
+                tracing::debug!(function = %pool.name, dropped, "freed idle sandboxes");
+            }
+        }
     }
 
     /// Names and versions of every loaded pool.

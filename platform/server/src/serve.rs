@@ -58,8 +58,8 @@ async fn bootstrap_token(store: &Store, args: &ServeArgs) -> anyhow::Result<()> 
 }
 
 /// Keeps this node's pools and routes in line with the store (deploys, rollbacks and deletes
-/// made through other nodes).
-async fn reconcile(state: SharedState) {
+/// made through other nodes), and frees idle sandboxes of quiet functions.
+async fn reconcile(state: SharedState, idle_ttl: Duration) {
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     loop {
         tick.tick().await;
@@ -77,6 +77,7 @@ async fn reconcile(state: SharedState) {
             }
         }
         let _ = api::functions::refresh_routes(&state).await;
+        state.scheduler.trim_idle(idle_ttl);
     }
 }
 
@@ -150,7 +151,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     api::functions::refresh_routes(&state)
         .await
         .map_err(|e| anyhow::anyhow!("load routes: {}", e.message))?;
-    let reconciler = tokio::spawn(reconcile(state.clone()));
+    let idle_ttl = Duration::from_secs(args.idle_sandbox_ttl_s);
+    let reconciler = tokio::spawn(reconcile(state.clone(), idle_ttl));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
