@@ -143,6 +143,16 @@ impl Server {
         }
     }
 
+    /// Files in the server's artefact and snapshot cache.
+    pub fn cached_files(&self) -> Vec<String> {
+        std::fs::read_dir(self.data_dir.join("cache/artifacts"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Stops and starts the server on the same store.
     pub fn restart(&mut self) {
         assert!(self.terminate().success(), "clean exit before restart");

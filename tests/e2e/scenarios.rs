@@ -462,12 +462,26 @@ pub fn restart_keeps_every_function(b: Backend) {
             .status(),
         StatusCode::CREATED
     );
+    let cached = s.cached_files();
+    assert_eq!(
+        cached.iter().filter(|f| f.ends_with(".cwasm")).count(),
+        2,
+        "{cached:?}"
+    );
+    // Both versions of b share one module and one memory shape, so one snapshot.
+    assert_eq!(
+        cached.iter().filter(|f| f.ends_with(".snap")).count(),
+        2,
+        "{cached:?}"
+    );
     s.restart();
     assert_eq!(function_names(&s), vec!["a", "b"]);
     assert_eq!(s.invoke("a", b"still here").text().unwrap(), "still here");
     let r = s.invoke("b", b"");
     assert_eq!(header(&r, "x-flint-version"), "2");
     assert_eq!(r.text().unwrap(), "hello, b2! you said: \n");
+    // The restart resumed from the cached files: nothing new was compiled or snapshotted.
+    assert_eq!(s.cached_files().len(), cached.len());
 }
 
 pub fn concurrent_invocations_are_not_mixed_up(b: Backend) {

@@ -52,6 +52,24 @@ const fn pages(bytes: u64) -> u64 {
 }
 
 impl FunctionConfig {
+    /// Identifies everything in this configuration that shapes a function's snapshot (memory
+    /// layout and engine limits; not the entry point or the timeout, which act per call).
+    pub fn snapshot_key(&self, module_bytes: usize) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let m = self.sandbox_config(module_bytes).memory;
+        (
+            m.input_size_bytes,
+            m.output_size_bytes,
+            m.module_size_bytes,
+            m.heap_size_bytes,
+            m.stack_size_bytes,
+        )
+            .hash(&mut h);
+        (self.memory_limit_bytes, self.max_wasm_stack_bytes).hash(&mut h);
+        format!("{:016x}", h.finish())
+    }
+
     /// The micro-VM for this function and a compiled module of `module_bytes`.
     pub fn sandbox_config(&self, module_bytes: usize) -> SandboxConfig {
         let memory = MemoryConfig {

@@ -67,6 +67,14 @@ impl ArtifactCache {
         Ok(artifact)
     }
 
+    /// Where the snapshot of module `sha256` booted with a configuration of `config_key` lives.
+    pub fn snapshot_path(&self, sha256: &str, config_key: &str) -> PathBuf {
+        self.dir.join(format!(
+            "{sha256}.{}.{config_key}.snap",
+            self.compiler.fingerprint()
+        ))
+    }
+
     /// Forgets the artefact of `sha256` (after it failed to load).
     pub fn evict(&self, sha256: &str) {
         let _ = std::fs::remove_file(self.path(sha256));

@@ -285,11 +285,13 @@ impl Scheduler {
         let (sha, cfg, h) = (sha256.to_string(), config.clone(), host.clone());
         let booted = tokio::task::spawn_blocking(move || {
             let artifact = cache.get_or_compile(&sha, &wasm, &limits)?;
-            match runtime.boot(&artifact, &cfg, h) {
+            let snapshot = cache.snapshot_path(&sha, &cfg.snapshot_key(artifact.bytes.len()));
+            match runtime.boot_cached(&artifact, &cfg, h, &snapshot) {
                 Ok(sb) => Ok((sb, artifact.bytes.len())),
                 Err(e) => {
                     // A damaged cache entry must not stick: compile afresh next time.
                     cache.evict(&sha);
+                    let _ = std::fs::remove_file(&snapshot);
                     Err(LoadError::Boot(e))
                 }
             }

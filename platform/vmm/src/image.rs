@@ -129,6 +129,19 @@ impl GuestImage {
         })
     }
 
+    /// Identifies this image's contents (entry points and segments), for matching snapshot
+    /// files to the guest runtime that wrote them.
+    pub fn id(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.entry_gva.hash(&mut h);
+        self.dispatch_gva.hash(&mut h);
+        for s in &self.segments {
+            (s.gva, s.size_bytes, &s.data, s.access as u8).hash(&mut h);
+        }
+        h.finish()
+    }
+
     /// The segment holding `gva`.
     pub fn segment_of(&self, gva: u64) -> Option<&Segment> {
         self.segments

@@ -27,6 +27,7 @@ pub mod paging;
 pub mod restore;
 pub mod sandbox;
 pub mod snapshot;
+mod snapshot_file;
 pub mod vm;
 mod watchdog;
 

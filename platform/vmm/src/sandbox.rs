@@ -18,7 +18,7 @@ use crate::cpu;
 use crate::host_functions::HostFunctions;
 use crate::image::GuestImage;
 use crate::memory::{GuestMemory, MemoryError};
-use crate::paging::{self, PagePermission};
+use crate::paging;
 use crate::restore::{self, RestoreError, RestoreStats};
 use crate::snapshot::{CaptureState, RestoreStrategy, Snapshot, SnapshotError};
 use crate::vm::{Hypervisor, KvmError, Vm};
@@ -114,7 +114,6 @@ pub(crate) struct Parts {
 /// A sandbox that has memory and a vCPU but has not run.
 pub struct UninitSandbox {
     parts: Parts,
-    perms: Vec<PagePermission>,
     cookie: [u8; 16],
 }
 
@@ -167,7 +166,6 @@ impl UninitSandbox {
                 logs: Vec::new(),
                 dropped_logs: 0,
             },
-            perms,
             cookie,
         })
     }
@@ -213,7 +211,6 @@ impl UninitSandbox {
             memory: &vm.memory,
             layout: self.parts.layout,
             image: self.parts.image.clone(),
-            perms: &self.perms,
             sregs: vm.get_sregs()?,
             fpu: vm.get_fpu()?,
             cookie: self.cookie,

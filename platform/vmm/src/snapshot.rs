@@ -17,7 +17,9 @@
 //! fault costs 12-20 us); `DirtyLog` is the right choice on hardware KVM. After a fault, every
 //! strategy falls back to `FullCopy`, since a faulting guest may have left any state behind.
 
+use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -73,6 +75,9 @@ pub enum SnapshotError {
     /// Creating, filling or sealing the memfd failed.
     #[error("Write snapshot memfd")]
     Memfd(#[source] std::io::Error),
+    /// Reading or writing a snapshot file failed, or the file is not a usable snapshot.
+    #[error("Snapshot file")]
+    File(#[source] std::io::Error),
 }
 
 /// A read-only, shared mapping of a sealed snapshot memfd.
@@ -104,7 +109,7 @@ impl Drop for SealedView {
 
 /// A guest, frozen after initialisation.
 pub struct Snapshot {
-    memfd: OwnedFd,
+    memfd: File,
     view: SealedView,
     /// The memory map it was taken with.
     pub layout: Layout,
@@ -156,6 +161,17 @@ fn last_os_error() -> SnapshotError {
     SnapshotError::Memfd(std::io::Error::last_os_error())
 }
 
+/// Everything but the memory.
+struct SnapshotMeta {
+    layout: Layout,
+    image: Arc<GuestImage>,
+    sregs: kvm_sregs,
+    fpu: kvm_fpu,
+    cookie: [u8; 16],
+    resident_bytes: u64,
+    stack_low_water_gva: u64,
+}
+
 /// What a snapshot is taken of.
 pub struct CaptureState<'a> {
     /// Guest RAM.
@@ -164,8 +180,6 @@ pub struct CaptureState<'a> {
     pub layout: Layout,
     /// Its image.
     pub image: Arc<GuestImage>,
-    /// Per-page permissions.
-    pub perms: &'a [PagePermission],
     /// vCPU special registers.
     pub sregs: kvm_sregs,
     /// vCPU FPU state.
@@ -174,78 +188,91 @@ pub struct CaptureState<'a> {
     pub cookie: [u8; 16],
 }
 
+/// A new, empty memfd of `size` bytes, to be filled page by page and then sealed.
+fn new_memfd(size: u64) -> Result<File, SnapshotError> {
+    // SAFETY: memfd_create with a valid C string; the result is checked below.
+    let raw = unsafe {
+        libc::memfd_create(
+            c"flint-snapshot".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if raw < 0 {
+        return Err(last_os_error());
+    }
+    // SAFETY: `raw` is a fresh fd nobody else owns.
+    let memfd = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    memfd.set_len(size).map_err(SnapshotError::Memfd)?;
+    Ok(memfd)
+}
+
+/// Writes one page into the memfd at `offset` (leaving all-zero pages as holes is the caller's
+/// choice).
+fn put_page(memfd: &File, page: &[u8], offset: u64) -> Result<(), SnapshotError> {
+    memfd
+        .write_all_at(page, offset)
+        .map_err(SnapshotError::Memfd)
+}
+
+/// Seals the memfd against any change and maps it read-only.
+fn seal_and_view(memfd: &File, size: u64) -> Result<SealedView, SnapshotError> {
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on our own fd; no shared writable mapping exists, so sealing succeeds.
+    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(last_os_error());
+    }
+    // SAFETY: a new read-only shared mapping of the sealed memfd; nothing aliases it.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size as usize,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            memfd.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(last_os_error());
+    }
+    Ok(SealedView {
+        ptr: NonNull::new(ptr.cast()).ok_or_else(last_os_error)?,
+        len: size as usize,
+    })
+}
+
+/// A snapshot read back from a file, before its memfd exists (see `snapshot_file`).
+pub(crate) struct SnapshotParts {
+    pub file: std::fs::File,
+    pub data_offset: u64,
+    pub layout: Layout,
+    pub image: Arc<GuestImage>,
+    pub sregs: kvm_sregs,
+    pub fpu: kvm_fpu,
+    pub cookie: [u8; 16],
+    pub resident_bytes: u64,
+    pub stack_low_water_gva: u64,
+}
+
 impl Snapshot {
     /// Copies guest RAM into a new sealed memfd.
     pub fn capture(state: CaptureState<'_>) -> Result<Self, SnapshotError> {
         let size = state.layout.mem_size_bytes;
-        // SAFETY: memfd_create with a valid C string; the result is checked below.
-        let raw = unsafe {
-            libc::memfd_create(
-                c"flint-snapshot".as_ptr(),
-                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-            )
-        };
-        if raw < 0 {
-            return Err(last_os_error());
-        }
-        // SAFETY: `raw` is a fresh fd we own.
-        let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: plain syscall on our own fd.
-        if unsafe { libc::ftruncate(memfd.as_raw_fd(), size as libc::off_t) } != 0 {
-            return Err(last_os_error());
-        }
+        let memfd = new_memfd(size)?;
         let mut page = vec![0u8; PAGE_SIZE as usize];
         let mut resident_bytes = 0;
+        let in_bounds = "every page of guest RAM is in bounds";
         // Untouched pages are zero: only resident ones can hold data.
-        let resident = state
-            .memory
-            .resident_pages(0, size)
-            .expect("guest RAM is in bounds");
+        let resident = state.memory.resident_pages(0, size).expect(in_bounds);
         for (index, _) in resident.iter().enumerate().filter(|(_, r)| **r) {
             let gpa = index as u64 * PAGE_SIZE;
-            let in_bounds = "every page of guest RAM is in bounds";
             if state.memory.page_is_zero(gpa).expect(in_bounds) {
                 continue;
             }
             state.memory.read(gpa, &mut page).expect(in_bounds);
             resident_bytes += PAGE_SIZE;
-            // SAFETY: writes one page from a host buffer into our memfd at an in-range offset.
-            let n = unsafe {
-                libc::pwrite(
-                    memfd.as_raw_fd(),
-                    page.as_ptr().cast(),
-                    page.len(),
-                    gpa as libc::off_t,
-                )
-            };
-            if n != page.len() as isize {
-                return Err(last_os_error());
-            }
+            put_page(&memfd, &page, gpa)?;
         }
-        let seals =
-            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on our own fd; no shared writable mapping exists, so sealing succeeds.
-        if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-            return Err(last_os_error());
-        }
-        // SAFETY: a new read-only shared mapping of the sealed memfd; nothing aliases it.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size as usize,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                memfd.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(last_os_error());
-        }
-        let view = SealedView {
-            ptr: NonNull::new(ptr.cast()).ok_or_else(last_os_error)?,
-            len: size as usize,
-        };
         let layout = &state.layout;
         let scan_from = layout.gva_stack_limit + STACK_COOKIE_SIZE_BYTES;
         let stack_low_water_gva = state
@@ -253,7 +280,52 @@ impl Snapshot {
             .first_nonzero_resident_word(scan_from, layout.gva_stack_top)
             .expect("the stack is in bounds")
             .unwrap_or(layout.gva_stack_top);
-        let image_data_runs = state
+        Self::finish(
+            memfd,
+            SnapshotMeta {
+                layout: state.layout,
+                image: state.image,
+                sregs: state.sregs,
+                fpu: state.fpu,
+                cookie: state.cookie,
+                resident_bytes,
+                stack_low_water_gva,
+            },
+        )
+    }
+
+    /// Builds a snapshot from one read back from a file.
+    pub(crate) fn assemble(parts: SnapshotParts) -> Result<Self, SnapshotError> {
+        let size = parts.layout.mem_size_bytes;
+        let memfd = new_memfd(size)?;
+        let mut page = vec![0u8; PAGE_SIZE as usize];
+        for gpa in (0..size).step_by(PAGE_SIZE as usize) {
+            parts
+                .file
+                .read_exact_at(&mut page, parts.data_offset + gpa)
+                .map_err(SnapshotError::File)?;
+            if page.iter().any(|&b| b != 0) {
+                put_page(&memfd, &page, gpa)?;
+            }
+        }
+        Self::finish(
+            memfd,
+            SnapshotMeta {
+                layout: parts.layout,
+                image: parts.image,
+                sregs: parts.sregs,
+                fpu: parts.fpu,
+                cookie: parts.cookie,
+                resident_bytes: parts.resident_bytes,
+                stack_low_water_gva: parts.stack_low_water_gva,
+            },
+        )
+    }
+
+    fn finish(memfd: File, meta: SnapshotMeta) -> Result<Self, SnapshotError> {
+        let view = seal_and_view(&memfd, meta.layout.mem_size_bytes)?;
+        let perms = crate::paging::page_permissions(&meta.layout, &meta.image);
+        let image_data_runs = meta
             .image
             .segments
             .iter()
@@ -263,15 +335,15 @@ impl Snapshot {
         Ok(Self {
             memfd,
             view,
-            layout: state.layout,
-            image: state.image,
-            sregs: state.sregs,
-            fpu: state.fpu,
-            cookie: state.cookie,
-            writable_runs: runs(state.perms, |p| p.access == Access::ReadWrite),
+            layout: meta.layout,
+            image: meta.image,
+            sregs: meta.sregs,
+            fpu: meta.fpu,
+            cookie: meta.cookie,
+            writable_runs: runs(&perms, |p| p.access == Access::ReadWrite),
             image_data_runs,
-            resident_bytes,
-            stack_low_water_gva,
+            resident_bytes: meta.resident_bytes,
+            stack_low_water_gva: meta.stack_low_water_gva,
         })
     }
 

@@ -331,3 +331,39 @@ fn sandboxes_from_a_snapshot_are_independent() {
         Err(flint_vmm::BuildError::HostFunctionsMismatch)
     ));
 }
+
+#[test]
+fn snapshots_survive_a_round_trip_through_a_file() {
+    let hv = hypervisor();
+    let mut first = sandbox();
+    first.call("scribble", &[Value::U32(2)]).unwrap();
+    first.restore().unwrap();
+    let dir = std::env::temp_dir().join(format!("flint-snap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.snap");
+    first.snapshot().write_to(&path).unwrap();
+    let image = first.snapshot().image.clone();
+    let loaded = Arc::new(flint_vmm::Snapshot::read_from(&path, image.clone()).unwrap());
+    assert_eq!(loaded.bytes(), first.snapshot().bytes(), "same memory");
+    assert_eq!(loaded.cookie, first.snapshot().cookie);
+    assert_eq!(loaded.writable_runs, first.snapshot().writable_runs);
+    let cfg = config(RestoreStrategy::RuntimeRanges);
+    let mut second = ReadySandbox::from_snapshot(&hv, loaded, cfg, host_functions()).unwrap();
+    let args = [Value::String("double".into()), Value::I64(4)];
+    assert_eq!(second.call("call_host", &args).unwrap(), Value::I64(8));
+    assert!(matches!(
+        fault_of(second.call("smash_cookie", &[])).kind,
+        FaultKind::StackCookie
+    ));
+    second.restore().unwrap();
+    assert_eq!(second.diff_from_snapshot(), Vec::<u64>::new());
+
+    // A damaged or foreign file is refused, not trusted.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[20] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(flint_vmm::Snapshot::read_from(&path, image.clone()).is_err());
+    std::fs::write(&path, b"FLINTSNP").unwrap();
+    assert!(flint_vmm::Snapshot::read_from(&path, image).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

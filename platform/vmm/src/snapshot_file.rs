@@ -1,0 +1,272 @@
+//! Snapshots on disk, so a restarted node resumes functions without booting them again.
+//!
+//! ```text
+//!  0        8          12         16                     4096 (page)
+//!  ┌────────┬──────────┬──────────┬──────────────────────┬──────────────────────────────┐
+//!  │FLINTSNP│ version  │ hdr len  │ header (little-endian│ guest RAM, mem_size bytes;   │
+//!  │        │   u32    │   u32    │ fields, see `Header`)│ all-zero pages are holes     │
+//!  └────────┴──────────┴──────────┴──────────────────────┴──────────────────────────────┘
+//! ```
+//!
+//! The file is node-local derived data: it is written to a temporary name and renamed into
+//! place, and a file whose guest image, layout or format does not match is refused (the caller
+//! then boots afresh), never trusted.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use flint_abi::layout::{Layout, MemoryConfig, PAGE_SIZE};
+use kvm_bindings::{kvm_dtable, kvm_fpu, kvm_segment, kvm_sregs};
+
+use crate::image::GuestImage;
+use crate::snapshot::{Snapshot, SnapshotError, SnapshotParts};
+
+const MAGIC: &[u8; 8] = b"FLINTSNP";
+const FORMAT: u32 = 1;
+const DATA_OFFSET: u64 = PAGE_SIZE;
+
+fn invalid(what: &str) -> SnapshotError {
+    SnapshotError::File(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        what.to_string(),
+    ))
+}
+
+/// Little-endian field writer.
+#[derive(Default)]
+struct Out(Vec<u8>);
+
+impl Out {
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.0.extend_from_slice(v);
+    }
+    fn segment(&mut self, s: &kvm_segment) {
+        self.u64(s.base);
+        self.u32(s.limit);
+        self.u16(s.selector);
+        self.bytes(&[
+            s.type_, s.present, s.dpl, s.db, s.s, s.l, s.g, s.avl, s.unusable,
+        ]);
+    }
+    fn dtable(&mut self, d: &kvm_dtable) {
+        self.u64(d.base);
+        self.u16(d.limit);
+    }
+}
+
+/// Little-endian field reader over untrusted bytes.
+struct In<'a>(&'a [u8]);
+
+impl In<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or_else(|| invalid("snapshot header is truncated"))?;
+        self.0 = rest;
+        Ok(*head)
+    }
+    fn u64(&mut self) -> Result<u64, SnapshotError> {
+        self.take().map(u64::from_le_bytes)
+    }
+    fn u32(&mut self) -> Result<u32, SnapshotError> {
+        self.take().map(u32::from_le_bytes)
+    }
+    fn u16(&mut self) -> Result<u16, SnapshotError> {
+        self.take().map(u16::from_le_bytes)
+    }
+    fn segment(&mut self) -> Result<kvm_segment, SnapshotError> {
+        let (base, limit, selector) = (self.u64()?, self.u32()?, self.u16()?);
+        let [type_, present, dpl, db, s, l, g, avl, unusable] = self.take::<9>()?;
+        Ok(kvm_segment {
+            base,
+            limit,
+            selector,
+            type_,
+            present,
+            dpl,
+            db,
+            s,
+            l,
+            g,
+            avl,
+            unusable,
+            padding: 0,
+        })
+    }
+    fn dtable(&mut self) -> Result<kvm_dtable, SnapshotError> {
+        Ok(kvm_dtable {
+            base: self.u64()?,
+            limit: self.u16()?,
+            padding: [0; 3],
+        })
+    }
+}
+
+fn write_header(s: &Snapshot, image_id: u64) -> Vec<u8> {
+    let mut o = Out::default();
+    o.u64(image_id);
+    let c = &s.layout.config;
+    for v in [
+        c.input_size_bytes,
+        c.output_size_bytes,
+        c.module_size_bytes,
+        c.heap_size_bytes,
+        c.stack_size_bytes,
+    ] {
+        o.u64(v);
+    }
+    o.bytes(&s.cookie);
+    o.u64(s.stack_low_water_gva);
+    o.u64(s.resident_bytes);
+    let r = &s.sregs;
+    for seg in [&r.cs, &r.ds, &r.es, &r.fs, &r.gs, &r.ss, &r.tr, &r.ldt] {
+        o.segment(seg);
+    }
+    o.dtable(&r.gdt);
+    o.dtable(&r.idt);
+    for v in [r.cr0, r.cr2, r.cr3, r.cr4, r.cr8, r.efer, r.apic_base] {
+        o.u64(v);
+    }
+    for v in r.interrupt_bitmap {
+        o.u64(v);
+    }
+    let f = &s.fpu;
+    for reg in f.fpr.iter().chain(f.xmm.iter()) {
+        o.bytes(reg);
+    }
+    o.u16(f.fcw);
+    o.u16(f.fsw);
+    o.bytes(&[f.ftwx]);
+    o.u16(f.last_opcode);
+    o.u64(f.last_ip);
+    o.u64(f.last_dp);
+    o.u32(f.mxcsr);
+    o.0
+}
+
+impl Snapshot {
+    /// Writes the snapshot to `path` (atomically: a temporary file renamed into place).
+    pub fn write_to(&self, path: &Path) -> Result<(), SnapshotError> {
+        let header = write_header(self, self.image.id());
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(MAGIC)?;
+            f.write_all(&FORMAT.to_le_bytes())?;
+            f.write_all(&(header.len() as u32).to_le_bytes())?;
+            f.write_all(&header)?;
+            f.set_len(DATA_OFFSET + self.layout.mem_size_bytes)?;
+            let bytes = self.bytes();
+            for (i, page) in bytes.chunks(PAGE_SIZE as usize).enumerate() {
+                if page.iter().any(|&b| b != 0) {
+                    f.write_all_at(page, DATA_OFFSET + i as u64 * PAGE_SIZE)?;
+                }
+            }
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(SnapshotError::File)
+    }
+
+    /// Reads a snapshot written by [`Snapshot::write_to`] for `image`.
+    pub fn read_from(path: &Path, image: Arc<GuestImage>) -> Result<Self, SnapshotError> {
+        let mut f = std::fs::File::open(path).map_err(SnapshotError::File)?;
+        let mut fixed = [0u8; 16];
+        f.read_exact(&mut fixed).map_err(SnapshotError::File)?;
+        let (magic, rest) = fixed.split_at(8);
+        if magic != MAGIC || rest[..4] != FORMAT.to_le_bytes() {
+            return Err(invalid("not a Flint snapshot of this format"));
+        }
+        let header_len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        if header_len > (DATA_OFFSET as usize - 16) {
+            return Err(invalid("snapshot header too long"));
+        }
+        let mut header = vec![0u8; header_len];
+        f.read_exact(&mut header).map_err(SnapshotError::File)?;
+        let mut h = In(&header);
+        if h.u64()? != image.id() {
+            return Err(invalid("snapshot of another guest runtime build"));
+        }
+        let config = MemoryConfig {
+            input_size_bytes: h.u64()?,
+            output_size_bytes: h.u64()?,
+            module_size_bytes: h.u64()?,
+            heap_size_bytes: h.u64()?,
+            stack_size_bytes: h.u64()?,
+        };
+        let layout = Layout::new(config).map_err(|_| invalid("snapshot layout is invalid"))?;
+        let cookie = h.take::<16>()?;
+        let stack_low_water_gva = h.u64()?;
+        let resident_bytes = h.u64()?;
+        let mut sregs = kvm_sregs::default();
+        for seg in [
+            &mut sregs.cs,
+            &mut sregs.ds,
+            &mut sregs.es,
+            &mut sregs.fs,
+            &mut sregs.gs,
+            &mut sregs.ss,
+            &mut sregs.tr,
+            &mut sregs.ldt,
+        ] {
+            *seg = h.segment()?;
+        }
+        sregs.gdt = h.dtable()?;
+        sregs.idt = h.dtable()?;
+        for v in [
+            &mut sregs.cr0,
+            &mut sregs.cr2,
+            &mut sregs.cr3,
+            &mut sregs.cr4,
+            &mut sregs.cr8,
+            &mut sregs.efer,
+            &mut sregs.apic_base,
+        ] {
+            *v = h.u64()?;
+        }
+        for v in &mut sregs.interrupt_bitmap {
+            *v = h.u64()?;
+        }
+        let mut fpu = kvm_fpu::default();
+        for reg in fpu.fpr.iter_mut().chain(fpu.xmm.iter_mut()) {
+            *reg = h.take::<16>()?;
+        }
+        fpu.fcw = h.u16()?;
+        fpu.fsw = h.u16()?;
+        fpu.ftwx = h.take::<1>()?[0];
+        fpu.last_opcode = h.u16()?;
+        fpu.last_ip = h.u64()?;
+        fpu.last_dp = h.u64()?;
+        fpu.mxcsr = h.u32()?;
+        let size = f.metadata().map_err(SnapshotError::File)?.len();
+        if size != DATA_OFFSET + layout.mem_size_bytes {
+            return Err(invalid("snapshot memory has the wrong size"));
+        }
+        Snapshot::assemble(SnapshotParts {
+            file: f,
+            data_offset: DATA_OFFSET,
+            layout,
+            image,
+            sregs,
+            fpu,
+            cookie,
+            resident_bytes,
+            stack_low_water_gva,
+        })
+    }
+}
