@@ -100,6 +100,11 @@ const TRAPS: [(TrapKind, fb::TrapKind); 12] = [
 ];
 
 impl TrapKind {
+    /// Every kind.
+    pub fn all() -> impl Iterator<Item = TrapKind> {
+        TRAPS.iter().map(|&(kind, _)| kind)
+    }
+
     /// Stable label, for metrics and JSON.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -61,24 +61,7 @@ fn must<T>(r: prometheus::Result<T>) -> T {
 /// Every guest-fault kind label: CPU/VM faults, and traps.
 pub fn fault_kinds() -> Vec<&'static str> {
     let mut kinds: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
-    kinds.extend(
-        [
-            TrapKind::Unreachable,
-            TrapKind::IntegerDivisionByZero,
-            TrapKind::IntegerOverflow,
-            TrapKind::BadConversionToInteger,
-            TrapKind::MemoryOutOfBounds,
-            TrapKind::TableOutOfBounds,
-            TrapKind::IndirectCallToNull,
-            TrapKind::BadSignature,
-            TrapKind::StackOverflow,
-            TrapKind::OutOfMemory,
-            TrapKind::HostError,
-            TrapKind::Other,
-        ]
-        .iter()
-        .map(|t| t.as_str()),
-    );
+    kinds.extend(TrapKind::all().map(TrapKind::as_str));
     kinds.push("guest_panic");
     kinds
 }
