@@ -9,6 +9,7 @@
 //!
 //! Not here: running modules (the guest runtime does that, inside a micro-VM), or caching
 //! artefacts on disk (`flint-runtime`).
+#![forbid(unsafe_code)]
 
 mod validate;
 

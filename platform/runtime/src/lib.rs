@@ -12,6 +12,7 @@
 //! - [`function`]: [`Runtime`], [`invoke`], and their errors.
 //!
 //! Not here: HTTP, storage of modules, pools and queues (all in `flint-server`).
+#![forbid(unsafe_code)]
 
 pub mod config;
 pub mod function;

@@ -17,6 +17,7 @@
 //! Every pointer and length a module passes is checked against its linear memory; a bad one is
 //! `EFAULT` (or a trap for the `flint` functions), never an out-of-bounds access.
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
