@@ -5,6 +5,7 @@ packages=(
   clang lld wasi-libc libclang-rt-dev-wasm32   # C test modules compiled to wasm32-wasi
   postgresql                                   # the production store, for the tests
   chromium chromium-driver                     # dashboard tests in headless Chromium
+  prometheus                                   # promtool: lints /metrics and deploy/prometheus
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -266,6 +266,25 @@ pub fn raw_status(url: &str, method_and_path: &str) -> u16 {
         .expect("status line")
 }
 
+/// Runs `program` with `args`, feeding it `input` on stdin.
+pub fn run_with_stdin(program: &str, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program} ({e}); scripts/install-deps.sh installs it"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
 /// The value of metric series `series` (e.g. `flint_x{a="b"}`), if present.
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| {

@@ -284,6 +284,14 @@ pub fn metrics_count_invocations_with_fine_buckets(b: Backend) {
         "flint_http_requests_total{route=\"/functions/{name}/invoke\",status=\"200\"} 5"
     ));
     assert!(m.contains("flint_queue_wait_seconds_bucket"));
+    // Prometheus' own linter accepts the exposition.
+    let lint = crate::harness::run_with_stdin("promtool", &["check", "metrics"], m.as_bytes());
+    assert!(
+        lint.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
     assert!(m.contains(r#"flint_sandboxes{function="echo",state="idle"}"#));
 }
 
