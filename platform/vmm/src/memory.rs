@@ -296,14 +296,6 @@ impl GuestMemory {
         Ok(ours == theirs)
     }
 
-    /// A copy of all of guest RAM.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = vec![0u8; self.size_bytes as usize];
-        // The whole range is in bounds by construction.
-        self.read(0, &mut v).expect("whole memory is in bounds");
-        v
-    }
-
     /// A view of one buffer region, for the generic push/pop in `flint_abi::buffer`.
     pub fn buffer(&mut self, gpa: u64, size_bytes: u64) -> Result<GuestBuffer<'_>, MemoryError> {
         self.check(gpa, size_bytes)?;

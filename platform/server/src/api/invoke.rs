@@ -69,7 +69,7 @@ fn split_cgi(stdout: &[u8]) -> Option<(CgiHeaders, &[u8])> {
     Some((headers, &stdout[head + sep..]))
 }
 
-fn ok_response(state: &SharedState, call: &Call, inv: &Invoked) -> Response {
+fn ok_response(call: &Call, inv: &Invoked) -> Response {
     let result = &inv.response.result;
     let mut status = StatusCode::OK;
     let mut body: &[u8] = &result.stdout;
@@ -106,7 +106,6 @@ fn ok_response(state: &SharedState, call: &Call, inv: &Invoked) -> Response {
     if result.stdout_truncated {
         h.insert("x-flint-stdout-truncated", HeaderValue::from_static("true"));
     }
-    let _ = state;
     response
 }
 
@@ -255,7 +254,7 @@ async fn run(state: SharedState, call: Call) -> Response {
                 .with("stderr", stderr_tail(r));
                 (e.into_response(), "exit_nonzero")
             } else {
-                (ok_response(&state, &call, &inv), "ok")
+                (ok_response(&call, &inv), "ok")
             };
             let exit_header = if r.trap.is_some() { -1 } else { exit };
             finish(
