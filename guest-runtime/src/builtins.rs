@@ -34,6 +34,8 @@ const FUNCTIONS: &[(&str, GuestFn)] = &[
     ("bad_output", bad_output),
     ("call_host_unchecked", call_host_unchecked),
     ("panic", panic),
+    ("plant", plant),
+    ("peek", peek),
     (flint_abi::wasm::WASM_INIT, crate::wasm::init),
     (flint_abi::wasm::WASM_RUN, crate::wasm::run),
 ];
@@ -228,6 +230,54 @@ fn call_host_unchecked(args: &[Value]) -> Result<Value, GuestError> {
         kind: CallKind::Host,
     };
     host::call_unchecked(&call)
+}
+
+/// Where `plant` hides its secret: the last word of the heap, of linear memory, of each I/O
+/// buffer, and a stack word one page above the cookie; all far beyond anything a call reports.
+fn hiding_places() -> Vec<u64> {
+    let p = host::peb();
+    let mut at = alloc::vec![
+        p.gva_heap + p.heap_size_bytes - 8,
+        p.gva_input + p.input_size_bytes - 8,
+        p.gva_output + p.output_size_bytes - 8,
+        p.gva_stack_limit + 4096,
+    ];
+    if p.linear_memory_size_bytes > 0 {
+        at.push(p.gva_linear_memory + p.linear_memory_size_bytes - 8);
+    }
+    at
+}
+
+/// Hostile: `plant(secret: u64)` writes `secret` into every hiding place, then reports the
+/// call done with a status block that claims nothing was used (as a subverted runtime would).
+fn plant(args: &[Value]) -> Result<Value, GuestError> {
+    let secret = match args.first() {
+        Some(Value::U64(s)) => *s,
+        _ => return Err(bad_args("a u64 secret")),
+    };
+    for at in hiding_places() {
+        // SAFETY: none needed beyond the PEB: each address is an 8-aligned word inside a
+        // read-write region of this guest; this is the lie under test.
+        unsafe { (at as *mut u64).write_volatile(secret) };
+    }
+    host::with_output(Use::Stack, |out| {
+        buffer::reset(out);
+        let _ = buffer::push(out, &flint_abi::message::ReturnValue(Value::Void));
+    });
+    host::write_false_status();
+    arch::ring(Doorbell::CallDone, flint_abi::doorbell::DONE_OK);
+    arch::stop()
+}
+
+/// `peek() -> bytes`: the words in every hiding place of `plant`.
+fn peek(_: &[Value]) -> Result<Value, GuestError> {
+    let mut out = Vec::new();
+    for at in hiding_places() {
+        // SAFETY: each address is an 8-aligned word inside a read-write region of this guest.
+        let word = unsafe { (at as *const u64).read_volatile() };
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    Ok(Value::Bytes(out))
 }
 
 /// `panic(message)`.

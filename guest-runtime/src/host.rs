@@ -181,6 +181,21 @@ pub fn log(level: LogLevel, message: &str, source: &str, line: u32) {
     }
 }
 
+/// Writes a status block that reports every region as unused (the `plant` test's lie).
+pub fn write_false_status() {
+    let p = peb();
+    let status = StatusBlock {
+        magic: STATUS_MAGIC,
+        heap_high_water_gva: p.gva_heap,
+        stack_low_water_gva: p.gva_stack_top,
+        input_high_water_gva: p.gva_input,
+        output_high_water_gva: p.gva_output,
+        linear_memory_high_water_gva: p.gva_linear_memory,
+    };
+    // SAFETY: as in `write_status`.
+    unsafe { core::ptr::write_volatile(GVA_STATUS as *mut StatusBlock, status) };
+}
+
 /// Writes the status block the host reads after each call.
 pub fn write_status(heap_high_water_gva: u64) {
     let status = StatusBlock {
@@ -189,6 +204,7 @@ pub fn write_status(heap_high_water_gva: u64) {
         stack_low_water_gva: arch::stack_pointer(),
         input_high_water_gva: INPUT_HIGH_WATER.load(Ordering::Relaxed),
         output_high_water_gva: OUTPUT_HIGH_WATER.load(Ordering::Relaxed),
+        linear_memory_high_water_gva: crate::wasm::linear_memory_high_water(),
     };
     // SAFETY: the status block page is mapped read-write for the guest at GVA_STATUS and only
     // the guest writes it.

@@ -27,7 +27,8 @@ pub fn engine_config(max_wasm_stack_bytes: usize) -> Config {
     let mut config = Config::new();
     flint_wasi::shared_engine_settings(&mut config)
         .max_wasm_stack(max_wasm_stack_bytes)
-        .with_custom_code_memory(Some(Arc::new(ModuleCode)));
+        .with_custom_code_memory(Some(Arc::new(ModuleCode)))
+        .with_host_memory(Arc::new(super::linear_memory::RegionCreator));
     config
 }
 

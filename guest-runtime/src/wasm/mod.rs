@@ -24,5 +24,8 @@
 mod clock;
 mod engine;
 mod flint_host;
+mod linear_memory;
+
+pub use linear_memory::high_water as linear_memory_high_water;
 
 pub use engine::{init, run};

@@ -22,6 +22,7 @@
 //!                   │ output buffer                │ read-write, NX
 //!                   │ module blob                  │ read + execute (written by the host only)
 //!                   │ heap                         │ read-write, NX
+//!                   │ linear memory                │ read-write, NX (WebAssembly memory 0)
 //!                   │ stack guard page             │ not present
 //!                   │ stack (cookie at its limit)  │ read-write, NX
 //!                   │ page tables                  │ not mapped in the guest
@@ -92,8 +93,11 @@ pub struct MemoryConfig {
     pub output_size_bytes: u64,
     /// Room for a compiled module, mapped read + execute. May be zero.
     pub module_size_bytes: u64,
-    /// Runtime heap (and, later, WebAssembly linear memory).
+    /// Runtime heap (the guest runtime's and wasmtime's own data).
     pub heap_size_bytes: u64,
+    /// WebAssembly linear memory: the first memory grows in place up to this size, so growth
+    /// never copies and untouched capacity costs nothing. May be zero.
+    pub linear_memory_size_bytes: u64,
     /// The guest's one stack.
     pub stack_size_bytes: u64,
 }
@@ -105,6 +109,7 @@ impl Default for MemoryConfig {
             output_size_bytes: 256 << 10,
             module_size_bytes: 0,
             heap_size_bytes: 8 << 20,
+            linear_memory_size_bytes: 0,
             stack_size_bytes: 256 << 10,
         }
     }
@@ -197,6 +202,8 @@ pub struct Layout {
     pub gva_module: u64,
     /// Heap.
     pub gva_heap: u64,
+    /// Linear memory.
+    pub gva_linear_memory: u64,
     /// Not-present guard page below the stack.
     pub gva_stack_guard: u64,
     /// Lowest stack address; the stack cookie lives here.
@@ -231,6 +238,7 @@ impl Layout {
             ("output buffer", config.output_size_bytes, true),
             ("module blob", config.module_size_bytes, false),
             ("heap", config.heap_size_bytes, true),
+            ("linear memory", config.linear_memory_size_bytes, false),
             ("stack", config.stack_size_bytes, true),
         ];
         for (region, size_bytes, required) in sizes {
@@ -240,13 +248,18 @@ impl Layout {
             if required && size_bytes == 0 {
                 return Err(LayoutError::Empty { region });
             }
+            // Each size below the maximum keeps the sums below from overflowing.
+            if size_bytes > MAX_MEMORY_BYTES {
+                return Err(LayoutError::TooLarge { size_bytes });
+            }
         }
         let too_large = |size_bytes| LayoutError::TooLarge { size_bytes };
         let gva_input = GVA_DYNAMIC;
         let gva_output = gva_input + config.input_size_bytes;
         let gva_module = gva_output + config.output_size_bytes;
         let gva_heap = gva_module + config.module_size_bytes;
-        let gva_stack_guard = gva_heap + config.heap_size_bytes;
+        let gva_linear_memory = gva_heap + config.heap_size_bytes;
+        let gva_stack_guard = gva_linear_memory + config.linear_memory_size_bytes;
         let gva_stack_limit = gva_stack_guard + PAGE_SIZE;
         let gva_stack_top = gva_stack_limit + config.stack_size_bytes;
         if gva_stack_top > MAX_MEMORY_BYTES {
@@ -274,6 +287,7 @@ impl Layout {
             gva_output,
             gva_module,
             gva_heap,
+            gva_linear_memory,
             gva_stack_guard,
             gva_stack_limit,
             gva_stack_top,
@@ -285,7 +299,7 @@ impl Layout {
 
     /// Every region except the guest runtime image (whose permissions come from its ELF
     /// segments), in address order. Pages in no region are not present.
-    pub fn regions(&self) -> [Region; 14] {
+    pub fn regions(&self) -> [Region; 15] {
         use Access::*;
         use Privilege::*;
         let r = |name, gva, size_bytes, access, privilege| Region {
@@ -339,6 +353,13 @@ impl Layout {
                 User,
             ),
             r("heap", self.gva_heap, c.heap_size_bytes, ReadWrite, User),
+            r(
+                "linear memory",
+                self.gva_linear_memory,
+                c.linear_memory_size_bytes,
+                ReadWrite,
+                User,
+            ),
             r(
                 "stack guard page",
                 self.gva_stack_guard,
@@ -413,6 +434,7 @@ mod tests {
         for heap_mib in [1u64, 63, 64, 511, 1024, 3000] {
             let config = MemoryConfig {
                 heap_size_bytes: heap_mib << 20,
+                linear_memory_size_bytes: heap_mib << 20,
                 module_size_bytes: 4 << 20,
                 ..MemoryConfig::default()
             };

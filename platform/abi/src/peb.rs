@@ -10,7 +10,7 @@ pub const PEB_MAGIC: u64 = u64::from_le_bytes(*b"FLINTPEB");
 /// Marks a [`StatusBlock`] the guest filled in.
 pub const STATUS_MAGIC: u64 = u64::from_le_bytes(*b"FLINTSTS");
 /// Version of this ABI; the guest refuses a PEB with another.
-pub const ABI_VERSION: u64 = 1;
+pub const ABI_VERSION: u64 = 2;
 
 /// The process environment block.
 #[repr(C)]
@@ -36,6 +36,10 @@ pub struct Peb {
     pub gva_heap: u64,
     /// Heap size.
     pub heap_size_bytes: u64,
+    /// Linear memory region address.
+    pub gva_linear_memory: u64,
+    /// Linear memory region size (0: linear memory comes from the heap).
+    pub linear_memory_size_bytes: u64,
     /// Lowest stack address (the cookie).
     pub gva_stack_limit: u64,
     /// Initial stack pointer.
@@ -61,6 +65,8 @@ impl Peb {
             self.module_len_bytes,
             self.gva_heap,
             self.heap_size_bytes,
+            self.gva_linear_memory,
+            self.linear_memory_size_bytes,
             self.gva_stack_limit,
             self.gva_stack_top,
             self.call_seed[0],
@@ -76,7 +82,7 @@ impl Peb {
     }
 
     /// Byte offset of `call_seed` within the block.
-    pub const CALL_SEED_OFFSET: u64 = 12 * 8;
+    pub const CALL_SEED_OFFSET: u64 = 14 * 8;
 }
 
 /// What the guest runtime reports after each call, for the host's restore.
@@ -93,6 +99,8 @@ pub struct StatusBlock {
     pub input_high_water_gva: u64,
     /// One past the highest output-buffer byte the guest wrote.
     pub output_high_water_gva: u64,
+    /// One past the end of linear memory's current size.
+    pub linear_memory_high_water_gva: u64,
 }
 
 /// Number of `u64` words in a [`StatusBlock`].
@@ -113,6 +121,7 @@ impl StatusBlock {
             stack_low_water_gva: w(2),
             input_high_water_gva: w(3),
             output_high_water_gva: w(4),
+            linear_memory_high_water_gva: w(5),
         }
     }
 }
@@ -134,17 +143,19 @@ mod tests {
             module_len_bytes: 6,
             gva_heap: 7,
             heap_size_bytes: 8,
-            gva_stack_limit: 9,
-            gva_stack_top: 10,
-            call_seed: [11, 12, 13, 14],
+            gva_linear_memory: 9,
+            linear_memory_size_bytes: 10,
+            gva_stack_limit: 11,
+            gva_stack_top: 12,
+            call_seed: [13, 14, 15, 16],
         };
         let bytes = peb.to_bytes();
         assert_eq!(bytes.len(), core::mem::size_of::<Peb>());
         let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
         assert_eq!(word(0), PEB_MAGIC);
-        assert_eq!(word(11), 10);
-        assert_eq!(word(Peb::CALL_SEED_OFFSET as usize / 8), 11);
-        assert_eq!(word(15), 14);
+        assert_eq!(word(13), 12);
+        assert_eq!(word(Peb::CALL_SEED_OFFSET as usize / 8), 13);
+        assert_eq!(word(17), 16);
     }
 
     #[test]

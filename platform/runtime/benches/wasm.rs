@@ -154,7 +154,7 @@ fn idle_density(rt: &Runtime, config: &FunctionConfig, n: usize) {
         "\nidle sandboxes of `hello` (C): {n} measured, {} KiB resident each, {} per GiB (snapshot: {} KiB resident, shared)",
         per_sandbox / 1024,
         (1u64 << 30) / per_sandbox.max(1),
-        snapshot.resident_bytes / 1024
+        snapshot.own_bytes() / 1024
     );
     drop(sandboxes);
 }

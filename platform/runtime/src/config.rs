@@ -63,6 +63,7 @@ impl FunctionConfig {
             m.output_size_bytes,
             m.module_size_bytes,
             m.heap_size_bytes,
+            m.linear_memory_size_bytes,
             m.stack_size_bytes,
         )
             .hash(&mut h);
@@ -78,8 +79,9 @@ impl FunctionConfig {
                 self.stdout_limit_bytes + self.stderr_limit_bytes + BUFFER_SLACK_BYTES,
             ),
             module_size_bytes: pages(module_bytes as u64),
-            // Growing linear memory reallocates it: old and new copies coexist for a moment.
-            heap_size_bytes: pages(2 * self.memory_limit_bytes + RUNTIME_HEAP_BYTES),
+            heap_size_bytes: RUNTIME_HEAP_BYTES,
+            // Linear memory grows in place in its own region, up to the limit.
+            linear_memory_size_bytes: pages(self.memory_limit_bytes),
             stack_size_bytes: GUEST_STACK_BYTES,
         };
         SandboxConfig {

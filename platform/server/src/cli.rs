@@ -65,8 +65,10 @@ pub struct ServeArgs {
     /// How long an invocation may wait for a slot before 503, in milliseconds.
     #[arg(long, env = "FLINT_QUEUE_TIMEOUT_MS", default_value_t = 10_000)]
     pub queue_timeout_ms: u64,
-    /// How sandboxes return to their snapshot: runtime-ranges, dirty-log or full-copy.
-    #[arg(long, env = "FLINT_RESTORE", default_value = "runtime-ranges")]
+    /// How sandboxes return to their snapshot before each call: pagemap (trusts nothing),
+    /// dirty-log (trusts nothing; slow on nested KVM), full-reset (trusts nothing; every call
+    /// refaults its pages) or runtime-ranges (fastest; trusts the guest runtime's reports).
+    #[arg(long, env = "FLINT_RESTORE", default_value_t = RestoreStrategy::default())]
     pub restore: RestoreStrategy,
     /// Seconds a function must go unused before its extra idle sandboxes are freed (one stays).
     #[arg(long, env = "FLINT_IDLE_SANDBOX_TTL_S", default_value_t = 60)]

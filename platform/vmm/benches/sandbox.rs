@@ -73,11 +73,11 @@ fn main() {
     let mut rows = Vec::new();
 
     let creates: Vec<f64> = (0..n_create)
-        .map(|_| timed(|| boot(&hv, &image, RestoreStrategy::RuntimeRanges)).1)
+        .map(|_| timed(|| boot(&hv, &image, RestoreStrategy::default())).1)
         .collect();
     rows.push(Row::new("sandbox create + boot + snapshot", creates));
 
-    let template = boot(&hv, &image, RestoreStrategy::RuntimeRanges);
+    let template = boot(&hv, &image, RestoreStrategy::default());
     let snapshot = template.snapshot().clone();
     let from_snapshot: Vec<f64> = (0..n_create)
         .map(|_| {
@@ -85,7 +85,7 @@ fn main() {
                 ReadySandbox::from_snapshot(
                     &hv,
                     snapshot.clone(),
-                    config(RestoreStrategy::RuntimeRanges),
+                    config(RestoreStrategy::default()),
                     host_functions(),
                 )
                 .expect("sandbox from snapshot")
@@ -115,20 +115,19 @@ fn main() {
         sb.restore().expect("restore");
     }
     rows.push(Row::new("no-op call", calls));
-    rows.push(Row::new("restore after no-op (runtime-ranges)", restores));
+    rows.push(Row::new(
+        format!("restore after no-op ({})", RestoreStrategy::default()),
+        restores,
+    ));
     rows.push(Row::new("no-op call + restore", both));
     rows.push(Row::new(
         "call with one host-function round trip",
         host_calls,
     ));
 
-    for strategy in [
-        RestoreStrategy::FullCopy,
-        RestoreStrategy::DirtyLog,
-        RestoreStrategy::RuntimeRanges,
-    ] {
+    for strategy in RestoreStrategy::ALL {
         let mut sb = boot(&hv, &image, strategy);
-        let reps = if strategy == RestoreStrategy::FullCopy {
+        let reps = if strategy == RestoreStrategy::FullReset {
             n / 10
         } else {
             n / 2
@@ -142,13 +141,13 @@ fn main() {
                 r.expect("dirty");
                 calls.push(t);
                 let (stats, t) = timed(|| sb.restore());
-                bytes = stats.expect("restore").bytes_copied;
+                bytes = stats.expect("restore").bytes_reset;
                 restores.push(t);
             }
             let name = strategy.as_str();
             rows.push(Row::new(
                 format!(
-                    "restore {name}, {pages} dirty pages ({} KiB copied)",
+                    "restore {name}, {pages} dirty pages ({} KiB reset)",
                     bytes / 1024
                 ),
                 restores,

@@ -71,6 +71,9 @@ pub struct GuestImage {
     pub dispatch_gva: u64,
     /// Loadable segments, in address order.
     pub segments: Vec<Segment>,
+    /// The read-only segments' pages, shared by every snapshot of this image (built on first
+    /// use).
+    pub(crate) shared_pages: crate::snapshot::SharedPages,
 }
 
 impl GuestImage {
@@ -126,6 +129,7 @@ impl GuestImage {
             entry_gva: file.elf_header().e_entry(endian),
             dispatch_gva: symbol("flint_dispatch")?,
             segments,
+            shared_pages: Default::default(),
         })
     }
 

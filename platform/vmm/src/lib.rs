@@ -23,6 +23,8 @@ pub mod fault;
 pub mod host_functions;
 pub mod image;
 pub mod memory;
+pub mod pagemap;
+pub mod pages;
 pub mod paging;
 pub mod restore;
 pub mod sandbox;
@@ -36,7 +38,8 @@ pub use fault::{Fault, FaultKind};
 pub use host_functions::{HostCallError, HostFunctionError, HostFunctions};
 pub use image::GuestImage;
 pub use sandbox::{BootError, BuildError, ReadySandbox, SandboxConfig, UninitSandbox};
-pub use snapshot::{RestoreStrategy, Snapshot};
+pub use restore::{RestoreStats, RestoreStrategy};
+pub use snapshot::Snapshot;
 pub use vm::Hypervisor;
 
 pub use flint_abi::layout::MemoryConfig;

@@ -1,10 +1,18 @@
 //! Guest RAM: one host mapping, with inaccessible guard pages on both sides, that KVM maps at
 //! guest-physical address 0.
 //!
-//! Why not `vm-memory`: a sandbox needs exactly one region, guard pages around it, a backing
-//! that is either anonymous or a private copy-on-write mapping of a snapshot memfd, a record of
-//! every range the host wrote, and raw range copies on the restore hot path. That is this small
-//! type; `vm-memory`'s region collections and bitmaps would sit unused around it.
+//! The backing is anonymous (zero pages cost nothing until written), with a snapshot's data
+//! pages mapped privately over it ([`GuestMemory::map_file`]): reads share the snapshot's
+//! page-cache pages, a write costs one private page, and [`GuestMemory::discard`] hands such a
+//! page back to the kernel, after which the address reads the snapshot (or zero) again. The
+//! kernel's page tables say which pages are private ([`GuestMemory::private_runs`]); that is
+//! the trust-free record of what a call wrote. Transparent huge pages are off, so one written
+//! byte costs one 4 KiB page, never 2 MiB.
+//!
+//! Why not `vm-memory`: a sandbox needs exactly one region, guard pages around it, file runs
+//! mapped over an anonymous base, a record of every range the host wrote, and raw range copies
+//! on the restore hot path. That is this small type; `vm-memory`'s region collections and
+//! bitmaps would sit unused around it.
 //!
 //! Every access from the host goes through bounds-checked methods that take guest-physical
 //! addresses; guest memory is never handed out as a Rust reference, because the guest can change
@@ -31,6 +39,12 @@ pub enum MemoryError {
     /// `mmap` of the backing into the reservation failed.
     #[error("Map guest memory")]
     Map(#[source] std::io::Error),
+    /// `madvise` failed.
+    #[error("Discard guest pages")]
+    Discard(#[source] std::io::Error),
+    /// The kernel could not say which pages are private.
+    #[error("Scan guest pages")]
+    Scan(#[from] crate::pagemap::PagemapError),
     /// A host access fell outside guest RAM.
     #[error("Guest range {gpa:#x}+{len:#x} is outside guest memory of {size_bytes:#x} bytes")]
     OutOfBounds {
@@ -65,16 +79,6 @@ unsafe impl Send for GuestMemory {}
 impl GuestMemory {
     /// Maps `size_bytes` (a multiple of the page size) of zeroed anonymous memory.
     pub fn anonymous(size_bytes: u64) -> Result<Self, MemoryError> {
-        Self::map(size_bytes, None)
-    }
-
-    /// Maps `size_bytes` of `fd` privately: reads see the file, writes are copied on write and
-    /// never reach the file.
-    pub fn private_file(fd: BorrowedFd<'_>, size_bytes: u64) -> Result<Self, MemoryError> {
-        Self::map(size_bytes, Some(fd))
-    }
-
-    fn map(size_bytes: u64, fd: Option<BorrowedFd<'_>>) -> Result<Self, MemoryError> {
         let page = PAGE_SIZE as usize;
         let reservation_size = size_bytes as usize + 2 * page;
         // SAFETY: a fresh PROT_NONE anonymous mapping at an address the kernel picks; it
@@ -100,26 +104,7 @@ impl GuestMemory {
         ))?;
         // SAFETY: `page` is inside the reservation just made.
         let inner = unsafe { reservation.as_ptr().add(page) };
-        let (flags, raw_fd) = match fd {
-            Some(fd) => (libc::MAP_PRIVATE | libc::MAP_FIXED, fd.as_raw_fd()),
-            None => (
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-            ),
-        };
-        // SAFETY: MAP_FIXED replaces pages inside our own reservation (from one page in, for
-        // `size_bytes`), leaving a PROT_NONE guard page on each side; nothing else uses them.
-        let mapped = unsafe {
-            libc::mmap(
-                inner.cast(),
-                size_bytes as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags | libc::MAP_NORESERVE,
-                raw_fd,
-                0,
-            )
-        };
-        let memory = Self {
+        let mut memory = Self {
             reservation,
             reservation_size,
             // SAFETY: `inner` is one page into a non-null mapping, so it is non-null.
@@ -127,10 +112,65 @@ impl GuestMemory {
             size_bytes,
             host_writes: Vec::new(),
         };
+        memory.clear_backing()?;
+        Ok(memory)
+    }
+
+    /// Replaces all of guest RAM with fresh zeroed anonymous memory (dropping every private
+    /// page and file run).
+    pub fn clear_backing(&mut self) -> Result<(), MemoryError> {
+        let inner = self.base.as_ptr();
+        let size_bytes = self.size_bytes as usize;
+        // SAFETY: MAP_FIXED replaces pages inside our own reservation (from one page in, for
+        // `size_bytes`), leaving a PROT_NONE guard page on each side; nothing else uses them,
+        // and no Rust reference into guest memory exists.
+        let mapped = unsafe {
+            libc::mmap(
+                inner.cast(),
+                size_bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
         if mapped == libc::MAP_FAILED {
             return Err(MemoryError::Map(std::io::Error::last_os_error()));
         }
-        Ok(memory)
+        // SAFETY: advice on our own mapping; it changes no contents.
+        unsafe { libc::madvise(inner.cast(), size_bytes, libc::MADV_NOHUGEPAGE) };
+        Ok(())
+    }
+
+    /// Maps `len` bytes of `fd` from `offset` privately at `gpa`, over what was there: reads see
+    /// the file, writes are copied on write and never reach it.
+    pub fn map_file(
+        &mut self,
+        gpa: u64,
+        len: u64,
+        fd: BorrowedFd<'_>,
+        offset: u64,
+    ) -> Result<(), MemoryError> {
+        let off = self.check(gpa, len)?;
+        if !(gpa | len | offset).is_multiple_of(PAGE_SIZE) {
+            return Err(MemoryError::Map(std::io::Error::other("unaligned file run")));
+        }
+        // SAFETY: MAP_FIXED replaces pages inside guest RAM (bounds checked above), which this
+        // `GuestMemory` owns; no Rust reference into guest memory exists.
+        let mapped = unsafe {
+            libc::mmap(
+                self.base.as_ptr().add(off).cast(),
+                len as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if mapped == libc::MAP_FAILED {
+            return Err(MemoryError::Map(std::io::Error::last_os_error()));
+        }
+        Ok(())
     }
 
     /// Size of guest RAM.
@@ -197,22 +237,33 @@ impl GuestMemory {
         std::mem::take(&mut self.host_writes)
     }
 
-    /// Copies `len` bytes at `gpa` from `src` (another mapping of the same size, such as a
-    /// snapshot) into this memory. Not recorded as a host write: it is how writes are undone.
-    pub fn copy_range_from(&mut self, src: &[u8], gpa: u64, len: u64) -> Result<(), MemoryError> {
-        let off = self.check(gpa, len)?;
-        let from = src
-            .get(off..off + len as usize)
-            .ok_or(MemoryError::OutOfBounds {
-                gpa,
-                len,
-                size_bytes: src.len() as u64,
-            })?;
-        // SAFETY: both ranges are in bounds (checked above) and belong to different mappings.
-        unsafe {
-            std::ptr::copy_nonoverlapping(from.as_ptr(), self.base.as_ptr().add(off), from.len())
-        };
-        Ok(())
+    /// Copies `src` to `gpa`, or, with `only_if_different`, each page of it whose bytes differ
+    /// (so an untouched page keeps sharing its backing). Not recorded as a host write: it is how
+    /// writes are undone. Returns how many pages (or parts of pages) were written.
+    pub fn copy_in(
+        &mut self,
+        gpa: u64,
+        src: &[u8],
+        only_if_different: bool,
+    ) -> Result<u64, MemoryError> {
+        let off = self.check(gpa, src.len() as u64)?;
+        // SAFETY: in bounds (checked); `src` is a host buffer (a snapshot's sealed view), not
+        // this mapping; the guest is stopped and no other reference into guest memory exists.
+        let ours =
+            unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(off), src.len()) };
+        let page = PAGE_SIZE as usize;
+        if !only_if_different {
+            ours.copy_from_slice(src);
+            return Ok(src.len().div_ceil(page) as u64);
+        }
+        let mut written = 0;
+        for (dst, from) in ours.chunks_mut(page).zip(src.chunks(page)) {
+            if dst != from {
+                dst.copy_from_slice(from);
+                written += 1;
+            }
+        }
+        Ok(written)
     }
 
     /// The lowest address in `gpa..gpa+len` whose 8-byte word is not zero, if any. `gpa` must
@@ -235,49 +286,54 @@ impl GuestMemory {
         }))
     }
 
-    /// Which pages of `gpa..gpa+len` (page-aligned) the host has ever backed with memory
-    /// (`mincore`). A page that is not resident has never been touched, so it still holds what
-    /// the mapping started with: zeros, or the snapshot file's bytes.
-    pub fn resident_pages(&self, gpa: u64, len: u64) -> Result<Vec<bool>, MemoryError> {
+    /// The runs of `gpa..gpa+len` (page-aligned) that hold private pages: everything written
+    /// since the mapping was made or last discarded, by the guest or the host. The rest reads
+    /// as the mapping's backing (zero, or the snapshot file). From the kernel's page tables.
+    pub fn private_runs(&self, gpa: u64, len: u64) -> Result<Vec<(u64, u64)>, MemoryError> {
         let off = self.check(gpa, len)?;
-        let pages = (len / PAGE_SIZE) as usize;
-        let mut vec = vec![0u8; pages];
-        // SAFETY: `off..off+len` is inside our mapping (checked) and page-aligned (callers pass
-        // page-aligned ranges; `base` is page-aligned); `vec` has one byte per page.
+        let hva = self.base.as_ptr() as u64 + off as u64;
+        let runs = crate::pagemap::private_runs(hva, len)?;
+        Ok(runs.into_iter().map(|(o, l)| (gpa + o, l)).collect())
+    }
+
+    /// Hands the pages of `gpa..gpa+len` (page-aligned) back to the kernel: each then reads as
+    /// its backing again (zero, or the snapshot file) and costs nothing until written.
+    pub fn discard(&mut self, gpa: u64, len: u64) -> Result<(), MemoryError> {
+        let off = self.check(gpa, len)?;
+        // SAFETY: the range is inside our mapping (checked); no Rust reference into guest
+        // memory exists, and the guest is not running (one thread drives a sandbox).
         let rc = unsafe {
-            libc::mincore(
+            libc::madvise(
                 self.base.as_ptr().add(off).cast(),
                 len as usize,
-                vec.as_mut_ptr(),
+                libc::MADV_DONTNEED,
             )
         };
         if rc != 0 {
-            // Without residency information, report every page as resident.
-            return Ok(vec![true; pages]);
+            return Err(MemoryError::Discard(std::io::Error::last_os_error()));
         }
-        Ok(vec.into_iter().map(|b| b & 1 != 0).collect())
+        Ok(())
     }
 
-    /// The lowest non-zero 8-byte word in `gpa..end` (`gpa` 8-aligned), reading only pages the
-    /// host has backed: a page that was never touched holds what the mapping started with, and
-    /// callers use this only where that is zero or equal to the snapshot.
-    pub fn first_nonzero_resident_word(
-        &self,
-        gpa: u64,
-        end: u64,
-    ) -> Result<Option<u64>, MemoryError> {
-        let first_page = gpa - gpa % PAGE_SIZE;
-        let last_page = end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        let resident = self.resident_pages(first_page, last_page - first_page)?;
-        for (i, _) in resident.iter().enumerate().filter(|(_, r)| **r) {
-            let page = first_page + i as u64 * PAGE_SIZE;
-            let from = page.max(gpa);
-            let to = (page + PAGE_SIZE).min(end);
-            if let Some(found) = self.first_nonzero_word(from, to.saturating_sub(from))? {
-                return Ok(Some(found));
+    /// Zeroes `gpa..gpa+len`, writing only pages that hold a non-zero byte (so a page that
+    /// already reads as zero gets no private copy). Not recorded as a host write. Returns how
+    /// many pages (or parts of pages) were written.
+    pub fn clear(&mut self, gpa: u64, len: u64) -> Result<u64, MemoryError> {
+        let off = self.check(gpa, len)?;
+        // SAFETY: in bounds (checked above); the guest is stopped and no Rust reference into
+        // guest memory exists but this one, which lives for this call.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(off), len as usize) };
+        let first = PAGE_SIZE as usize - (gpa % PAGE_SIZE) as usize;
+        let (head, rest) = bytes.split_at_mut(first.min(bytes.len()));
+        let mut written = 0;
+        for chunk in std::iter::once(head).chain(rest.chunks_mut(PAGE_SIZE as usize)) {
+            if chunk.iter().any(|&b| b != 0) {
+                chunk.fill(0);
+                written += 1;
             }
         }
-        Ok(None)
+        Ok(written)
     }
 
     /// Whether the page at `gpa` is all zero (`gpa` page-aligned and in bounds).

@@ -1,8 +1,11 @@
 //! Four-level identity page tables, written by the host into the page-table region (which the
 //! guest cannot see: it is not mapped).
 //!
-//! Every page of guest RAM gets a 4 KiB leaf with the permissions of its region
+//! Every page of guest RAM gets the permissions of its region
 //! ([`flint_abi::layout::Layout::regions`]) or image segment; pages in neither are not present.
+//! A 2 MiB stretch whose pages all share one permission is one large leaf (or no entry, if not
+//! present), so the big uniform regions (heap, linear memory) need no page-table pages: the
+//! tables of a function with a 64 MiB memory limit take a few pages, not one per 2 MiB.
 //! The doorbell is one 2 MiB leaf at [`GPA_DOORBELL`]. Accessed (and, for writable pages, dirty)
 //! bits are preset, so the CPU never writes to the tables.
 
@@ -78,12 +81,12 @@ fn leaf(gpa: u64, perm: PagePermission) -> u64 {
 }
 
 /// The bytes of the page-table region: PML4, PDPT, the doorbell's PD, one PD per GiB of RAM,
-/// then one PT per 2 MiB.
+/// then room for one PT per 2 MiB, used only where a 2 MiB stretch mixes permissions (the rest
+/// stays zero, and costs nothing in a snapshot).
 pub fn build(layout: &Layout, perms: &[PagePermission]) -> Vec<u8> {
     let base = layout.gpa_page_tables;
     let mem = layout.mem_size_bytes;
     let pds = mem.div_ceil(1 << 30);
-    let pts = mem.div_ceil(LARGE_PAGE_SIZE);
     let pml4 = base;
     let pdpt = base + PAGE_SIZE;
     let doorbell_pd = base + 2 * PAGE_SIZE;
@@ -99,12 +102,20 @@ pub fn build(layout: &Layout, perms: &[PagePermission]) -> Vec<u8> {
     for i in 0..pds {
         put(pdpt + i * 8, pd(i) | TABLE);
     }
-    for i in 0..pts {
+    let per_pt = (LARGE_PAGE_SIZE / PAGE_SIZE) as usize;
+    for (i, chunk) in perms.chunks(per_pt).enumerate() {
+        let i = i as u64;
+        let gpa = i * LARGE_PAGE_SIZE;
+        if chunk.len() == per_pt && chunk.iter().all(|p| *p == chunk[0]) {
+            let entry = leaf(gpa, chunk[0]);
+            put(pd(0) + i * 8, if entry == 0 { 0 } else { entry | LARGE });
+            continue;
+        }
         put(pd(0) + i * 8, pt(i) | TABLE);
-    }
-    for (page, perm) in perms.iter().enumerate() {
-        let gpa = page as u64 * PAGE_SIZE;
-        put(pt(0) + page as u64 * 8, leaf(gpa, *perm));
+        for (j, perm) in chunk.iter().enumerate() {
+            let page = gpa + j as u64 * PAGE_SIZE;
+            put(pt(i) + j as u64 * 8, leaf(page, *perm));
+        }
     }
     let doorbell_gib = GPA_DOORBELL >> 30;
     put(pdpt + doorbell_gib * 8, doorbell_pd | TABLE);
@@ -138,10 +149,40 @@ mod tests {
             return l3;
         }
         let l2 = entry(tables, layout, (l3 & mask) + ((gva >> 21) & 511) * 8);
-        if l2 & LARGE != 0 {
+        if l2 & LARGE != 0 || l2 & PRESENT == 0 {
             return l2;
         }
         entry(tables, layout, (l2 & mask) + ((gva >> 12) & 511) * 8)
+    }
+
+    #[test]
+    fn uniform_stretches_take_large_leaves() {
+        let config = MemoryConfig {
+            heap_size_bytes: 32 << 20,
+            linear_memory_size_bytes: 64 << 20,
+            ..MemoryConfig::default()
+        };
+        let layout = Layout::new(config).unwrap();
+        let image = GuestImage::builtin().unwrap();
+        let perms = page_permissions(&layout, &image);
+        let t = build(&layout, &perms);
+        let middle = layout.gva_linear_memory + (32 << 20);
+        let leaf = walk(&t, &layout, middle + 0x1234);
+        assert_ne!(leaf & LARGE, 0);
+        assert_eq!(leaf & NO_EXECUTE, NO_EXECUTE);
+        // Every page still resolves to itself with its own permission.
+        for page in (0..layout.mem_size_bytes).step_by(PAGE_SIZE as usize) {
+            let e = walk(&t, &layout, page);
+            let perm = perms[(page / PAGE_SIZE) as usize];
+            assert_eq!(e & PRESENT != 0, perm.access != Access::None, "{page:#x}");
+            if e & PRESENT != 0 {
+                let mask = if e & LARGE != 0 { !(LARGE_PAGE_SIZE - 1) } else { !(PAGE_SIZE - 1) };
+                assert_eq!(e & 0x000f_ffff_ffff_f000 & mask, page & mask, "{page:#x}");
+                assert_eq!(e & WRITABLE != 0, perm.access == Access::ReadWrite, "{page:#x}");
+            }
+        }
+        let used = t.chunks(PAGE_SIZE as usize).filter(|p| p.iter().any(|&b| b != 0)).count();
+        assert!(used <= 12, "{used} page-table pages in use");
     }
 
     #[test]
@@ -157,13 +198,15 @@ mod tests {
         );
         let heap = walk(&t, &layout, layout.gva_heap + 5 * PAGE_SIZE);
         assert_eq!(
-            heap & !0x000f_ffff_ffff_f000,
+            heap & !0x000f_ffff_ffff_f000 & !LARGE,
             PRESENT | WRITABLE | USER | ACCESSED | DIRTY | NO_EXECUTE
         );
-        assert_eq!(
-            heap & 0x000f_ffff_ffff_f000,
+        let frame = if heap & LARGE != 0 {
+            (layout.gva_heap + 5 * PAGE_SIZE) & !(LARGE_PAGE_SIZE - 1)
+        } else {
             layout.gva_heap + 5 * PAGE_SIZE
-        );
+        };
+        assert_eq!(heap & 0x000f_ffff_ffff_f000, frame);
         assert_eq!(walk(&t, &layout, layout.gva_stack_guard), 0);
         let text = walk(&t, &layout, image.entry_gva);
         assert_eq!(text & (WRITABLE | NO_EXECUTE), 0);
@@ -173,6 +216,8 @@ mod tests {
             0,
             "tables unmapped"
         );
+        let stack = walk(&t, &layout, layout.gva_stack_limit);
+        assert_eq!(stack & (PRESENT | LARGE), PRESENT, "the stack's edge needs 4 KiB leaves");
         let doorbell = walk(&t, &layout, GPA_DOORBELL + 16);
         assert_eq!(doorbell & 0x000f_ffff_ffe0_0000, GPA_DOORBELL);
         assert_ne!(doorbell & LARGE, 0);

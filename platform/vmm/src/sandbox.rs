@@ -20,7 +20,8 @@ use crate::image::GuestImage;
 use crate::memory::{GuestMemory, MemoryError};
 use crate::paging;
 use crate::restore::{self, RestoreError, RestoreStats};
-use crate::snapshot::{CaptureState, RestoreStrategy, Snapshot, SnapshotError};
+use crate::restore::RestoreStrategy;
+use crate::snapshot::{CaptureState, Snapshot, SnapshotError};
 use crate::vm::{Hypervisor, KvmError, Vm};
 
 /// How a sandbox is built and run.
@@ -36,6 +37,9 @@ pub struct SandboxConfig {
     pub boot_timeout: Duration,
     /// Log records kept per call; later ones are counted and dropped.
     pub max_log_records_per_call: usize,
+    /// A restore that would copy back more pages than this discards them instead, so a call
+    /// that wrote a lot leaves the sandbox no larger than its snapshot (see [`crate::restore`]).
+    pub discard_above_pages: u64,
 }
 
 impl Default for SandboxConfig {
@@ -46,6 +50,7 @@ impl Default for SandboxConfig {
             call_timeout: Duration::from_secs(10),
             boot_timeout: Duration::from_secs(30),
             max_log_records_per_call: 1000,
+            discard_above_pages: 256,
         }
     }
 }
@@ -154,7 +159,7 @@ impl UninitSandbox {
         memory.write(GVA_PEB, &peb(&layout, 0).to_bytes())?;
         memory.take_host_writes();
 
-        let vm = Vm::new(hv, memory, config.restore == RestoreStrategy::DirtyLog)?;
+        let vm = Vm::new(hv, memory, config.restore.needs_dirty_log())?;
         vm.set_sregs(&cpu::sregs(vm.get_sregs()?, &layout))?;
         Ok(Self {
             parts: Parts {
@@ -215,6 +220,8 @@ impl UninitSandbox {
             fpu: vm.get_fpu()?,
             cookie: self.cookie,
         })?;
+        // From here on this sandbox, like every other, shares the snapshot's pages.
+        snapshot.remap(&mut vm.memory).map_err(SnapshotError::Memory)?;
         vm.memory.take_host_writes();
         if vm.dirty_log {
             vm.take_dirty_log()?;
@@ -241,6 +248,8 @@ fn peb(layout: &Layout, module_len_bytes: u64) -> Peb {
         module_len_bytes,
         gva_heap: layout.gva_heap,
         heap_size_bytes: c.heap_size_bytes,
+        gva_linear_memory: layout.gva_linear_memory,
+        linear_memory_size_bytes: c.linear_memory_size_bytes,
         gva_stack_limit: layout.gva_stack_limit,
         gva_stack_top: layout.gva_stack_top,
         call_seed: [0; 4],
@@ -275,15 +284,13 @@ impl ReadySandbox {
         host: HostFunctions,
     ) -> Result<Self, BuildError> {
         let table = host.details().encode();
-        let theirs = snapshot
-            .bytes()
-            .get(GVA_HOST_FUNCTIONS as usize..)
-            .and_then(|b| b.get(..table.len()));
-        if theirs != Some(table.as_slice()) {
+        let mut theirs = vec![0u8; table.len()];
+        snapshot.read(GVA_HOST_FUNCTIONS, &mut theirs);
+        if theirs != table {
             return Err(BuildError::HostFunctionsMismatch);
         }
         let memory = snapshot.map_private()?;
-        let vm = Vm::new(hv, memory, config.restore == RestoreStrategy::DirtyLog)?;
+        let vm = Vm::new(hv, memory, config.restore.needs_dirty_log())?;
         vm.set_sregs(&snapshot.sregs)?;
         vm.set_fpu(&snapshot.fpu)?;
         if vm.dirty_log {
@@ -345,6 +352,7 @@ impl ReadySandbox {
             &self.snapshot,
             self.parts.config.restore,
             self.faulted,
+            self.parts.config.discard_above_pages,
         )?;
         self.needs_restore = false;
         self.faulted = false;
@@ -354,6 +362,14 @@ impl ReadySandbox {
     /// Log records the last call sent, and how many were dropped past the limit.
     pub fn logs(&self) -> (&[GuestLogData], u64) {
         (&self.parts.logs, self.parts.dropped_logs)
+    }
+
+    /// Bytes of private memory this sandbox holds now (pages written and not yet discarded),
+    /// from the kernel's page tables.
+    pub fn private_bytes(&self) -> Result<u64, MemoryError> {
+        let size = self.parts.layout.mem_size_bytes;
+        let runs = self.parts.vm.memory.private_runs(0, size)?;
+        Ok(crate::pages::runs_len(&runs))
     }
 
     /// Pages (by guest address) that the guest can write and that differ from the snapshot.

@@ -1,116 +1,120 @@
-//! Snapshots of an initialised guest, and the strategies that bring a sandbox back to one.
+//! Snapshots of an initialised guest: which page of guest RAM holds what, and the vCPU state to
+//! resume from.
 //!
-//! A [`Snapshot`] holds guest RAM in a sealed memfd (pages that are all zero stay holes, so it
-//! costs only what the guest used) plus the vCPU state to resume from. New sandboxes map the
-//! memfd privately, so every sandbox of a function shares the snapshot's pages until it writes.
+//! A [`Snapshot`] is a list of [`PageRun`]s over two [`PageStore`]s: the guest runtime image's
+//! read-only segments, built once per image and shared by every snapshot of every function
+//! ([`ImagePages`]), and the snapshot's own store of every other non-zero page, packed with no
+//! holes. Pages in no run are zero. A sandbox maps each run privately over anonymous memory
+//! ([`Snapshot::map_private`]), so all sandboxes of all functions share the image's pages, all
+//! sandboxes of one function share its own pages, and a zero page costs nothing until written.
+//! Nothing ever reads a hole of a memfd.
 //!
-//! Before each call, a sandbox is restored: every page the previous call could have written is
-//! copied back from the snapshot. Which pages those are is the [`RestoreStrategy`]:
+//! Small gaps of zero pages between own pages are stored as pages too, so that a sandbox needs
+//! fewer mappings (each run is one VMA; mind `vm.max_map_count`).
 //!
-//! | strategy | copies | trusts |
-//! |---|---|---|
-//! | `FullCopy` | every guest-writable page | nothing |
-//! | `DirtyLog` | pages KVM logged as written, plus host-written ranges | nothing (KVM) |
-//! | `RuntimeRanges` | data/bss, the heap up to the runtime's high-water mark, the I/O buffers up to theirs, the stack from its lowest non-zero word | the guest runtime's allocator and buffer bookkeeping |
-//!
-//! `RuntimeRanges` takes no page faults, which makes it the fastest on PVM (where each KVM page
-//! fault costs 12-20 us); `DirtyLog` is the right choice on hardware KVM. After a fault, every
-//! strategy falls back to `FullCopy`, since a faulting guest may have left any state behind.
+//! How a sandbox returns to its snapshot before each call is [`crate::restore`].
 
-use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
-use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use flint_abi::layout::{Access, Layout, PAGE_SIZE, STACK_COOKIE_SIZE_BYTES};
 use kvm_bindings::{kvm_fpu, kvm_sregs};
 
 use crate::image::GuestImage;
-use crate::memory::GuestMemory;
-use crate::paging::PagePermission;
+use crate::memory::{GuestMemory, MemoryError};
+use crate::pages::{PageStore, push_run};
 
-/// How a sandbox is brought back to its snapshot before each call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum RestoreStrategy {
-    /// Copy every page the guest can write.
-    FullCopy,
-    /// Copy what KVM's dirty log and the host's own write log name.
-    DirtyLog,
-    /// Copy the ranges the guest runtime reports, and the used part of the stack.
-    #[default]
-    RuntimeRanges,
-}
 
-impl RestoreStrategy {
-    /// Stable name, for configuration and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RestoreStrategy::FullCopy => "full-copy",
-            RestoreStrategy::DirtyLog => "dirty-log",
-            RestoreStrategy::RuntimeRanges => "runtime-ranges",
-        }
-    }
-}
-
-impl std::str::FromStr for RestoreStrategy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [
-            RestoreStrategy::FullCopy,
-            RestoreStrategy::DirtyLog,
-            RestoreStrategy::RuntimeRanges,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-        .ok_or_else(|| {
-            format!("unknown restore strategy {s:?} (full-copy, dirty-log, runtime-ranges)")
-        })
-    }
-}
+/// Zero pages between two own pages that are stored rather than left as a gap (one mapping
+/// fewer per sandbox for at most this many pages of shared memory).
+const GAP_FILL_PAGES: u64 = 8;
 
 /// Why a snapshot could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    /// Creating, filling or sealing the memfd failed.
+    /// Creating, filling or sealing a memfd failed.
     #[error("Write snapshot memfd")]
     Memfd(#[source] std::io::Error),
     /// Reading or writing a snapshot file failed, or the file is not a usable snapshot.
     #[error("Snapshot file")]
     File(#[source] std::io::Error),
+    /// Reading guest memory failed.
+    #[error("Read guest memory")]
+    Memory(#[from] MemoryError),
 }
 
-/// A read-only, shared mapping of a sealed snapshot memfd.
-struct SealedView {
-    ptr: NonNull<u8>,
-    len: usize,
+/// Which store a run's pages come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The guest runtime image's shared read-only pages.
+    Image,
+    /// The snapshot's own pages.
+    Own,
 }
 
-// SAFETY: the mapping is read-only and its memfd is sealed against writes, so the bytes never
-// change; sharing `&[u8]` views across threads is sound.
-unsafe impl Send for SealedView {}
-// SAFETY: as above.
-unsafe impl Sync for SealedView {}
+/// Consecutive pages of guest RAM held at `offset` in one store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRun {
+    /// First guest-physical address.
+    pub gpa: u64,
+    /// Length (whole pages).
+    pub len: u64,
+    /// The store.
+    pub source: Source,
+    /// Offset in the store.
+    pub offset: u64,
+}
 
-impl SealedView {
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr..ptr+len` is a live read-only mapping of a write-sealed memfd (see
-        // `Snapshot::capture`), unmapped only on drop.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+/// The read-only and executable segments of a guest runtime image, in one store shared by
+/// every snapshot of that image.
+#[derive(Debug)]
+pub struct ImagePages {
+    store: PageStore,
+    runs: Vec<PageRun>,
+}
+
+impl ImagePages {
+    /// The shared pages of `image`, built on first use.
+    pub fn of(image: &GuestImage) -> Result<Arc<Self>, SnapshotError> {
+        if let Some(p) = image.shared_pages.get() {
+            return Ok(p.clone());
+        }
+        let mut runs = Vec::new();
+        let mut pages: Vec<Vec<u8>> = Vec::new();
+        let mut offset = 0;
+        for s in image.segments.iter().filter(|s| s.access != Access::ReadWrite) {
+            let mut bytes = s.data.clone();
+            bytes.resize(s.size_bytes as usize, 0);
+            runs.push(PageRun {
+                gpa: s.gva,
+                len: s.size_bytes,
+                source: Source::Image,
+                offset,
+            });
+            offset += s.size_bytes;
+            pages.push(bytes);
+        }
+        let store = PageStore::from_pages(offset, pages.iter().map(|p| &p[..]))
+            .map_err(SnapshotError::Memfd)?;
+        let built = Arc::new(Self { store, runs });
+        Ok(image.shared_pages.get_or_init(|| built).clone())
     }
-}
 
-impl Drop for SealedView {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping created in `capture`.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    /// Bytes of shared memory.
+    pub fn len(&self) -> u64 {
+        self.store.len()
+    }
+
+    /// Whether the image has no read-only segment.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
     }
 }
 
 /// A guest, frozen after initialisation.
 pub struct Snapshot {
-    memfd: File,
-    view: SealedView,
+    own: PageStore,
+    image_pages: Arc<ImagePages>,
+    runs: Vec<PageRun>,
     /// The memory map it was taken with.
     pub layout: Layout,
     /// The guest runtime image it runs.
@@ -121,12 +125,6 @@ pub struct Snapshot {
     pub fpu: kvm_fpu,
     /// The stack cookie the guest must leave alone.
     pub cookie: [u8; 16],
-    /// Runs of pages the guest (or the CPU on its behalf) can write: (gpa, length).
-    pub writable_runs: Vec<(u64, u64)>,
-    /// Writable runs of the image (data and bss).
-    pub image_data_runs: Vec<(u64, u64)>,
-    /// Bytes of guest RAM that are not all zero.
-    pub resident_bytes: u64,
     /// Lowest non-zero stack word above the cookie (the stack top if none): below it the
     /// snapshot's stack is all zeros.
     pub stack_low_water_gva: u64,
@@ -136,45 +134,15 @@ impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot")
             .field("mem_size_bytes", &self.layout.mem_size_bytes)
-            .field("resident_bytes", &self.resident_bytes)
+            .field("own_bytes", &self.own.len())
+            .field("runs", &self.runs.len())
             .finish_non_exhaustive()
     }
 }
 
-/// Runs of consecutive pages whose permission satisfies `pred`.
-pub fn runs(perms: &[PagePermission], pred: impl Fn(&PagePermission) -> bool) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for (i, p) in perms.iter().enumerate() {
-        if !pred(p) {
-            continue;
-        }
-        let gpa = i as u64 * PAGE_SIZE;
-        match out.last_mut() {
-            Some((start, len)) if *start + *len == gpa => *len += PAGE_SIZE,
-            _ => out.push((gpa, PAGE_SIZE)),
-        }
-    }
-    out
-}
-
-fn last_os_error() -> SnapshotError {
-    SnapshotError::Memfd(std::io::Error::last_os_error())
-}
-
-/// Everything but the memory.
-struct SnapshotMeta {
-    layout: Layout,
-    image: Arc<GuestImage>,
-    sregs: kvm_sregs,
-    fpu: kvm_fpu,
-    cookie: [u8; 16],
-    resident_bytes: u64,
-    stack_low_water_gva: u64,
-}
-
 /// What a snapshot is taken of.
 pub struct CaptureState<'a> {
-    /// Guest RAM.
+    /// Guest RAM, anonymous (as booted): every page it holds was written.
     pub memory: &'a GuestMemory,
     /// Its layout.
     pub layout: Layout,
@@ -188,172 +156,287 @@ pub struct CaptureState<'a> {
     pub cookie: [u8; 16],
 }
 
-/// A new, empty memfd of `size` bytes, to be filled page by page and then sealed.
-fn new_memfd(size: u64) -> Result<File, SnapshotError> {
-    // SAFETY: memfd_create with a valid C string; the result is checked below.
-    let raw = unsafe {
-        libc::memfd_create(
-            c"flint-snapshot".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if raw < 0 {
-        return Err(last_os_error());
-    }
-    // SAFETY: `raw` is a fresh fd nobody else owns.
-    let memfd = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
-    memfd.set_len(size).map_err(SnapshotError::Memfd)?;
-    Ok(memfd)
-}
-
-/// Writes one page into the memfd at `offset` (leaving all-zero pages as holes is the caller's
-/// choice).
-fn put_page(memfd: &File, page: &[u8], offset: u64) -> Result<(), SnapshotError> {
-    memfd
-        .write_all_at(page, offset)
-        .map_err(SnapshotError::Memfd)
-}
-
-/// Seals the memfd against any change and maps it read-only.
-fn seal_and_view(memfd: &File, size: u64) -> Result<SealedView, SnapshotError> {
-    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-    // SAFETY: fcntl on our own fd; no shared writable mapping exists, so sealing succeeds.
-    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-        return Err(last_os_error());
-    }
-    // SAFETY: a new read-only shared mapping of the sealed memfd; nothing aliases it.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            size as usize,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            memfd.as_raw_fd(),
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(last_os_error());
-    }
-    Ok(SealedView {
-        ptr: NonNull::new(ptr.cast()).ok_or_else(last_os_error)?,
-        len: size as usize,
-    })
-}
-
-/// A snapshot read back from a file, before its memfd exists (see `snapshot_file`).
+/// A snapshot's parts, before its runs are checked (see `snapshot_file`).
 pub(crate) struct SnapshotParts {
-    pub file: std::fs::File,
-    pub data_offset: u64,
+    pub own: PageStore,
+    pub runs: Vec<PageRun>,
     pub layout: Layout,
     pub image: Arc<GuestImage>,
     pub sregs: kvm_sregs,
     pub fpu: kvm_fpu,
     pub cookie: [u8; 16],
-    pub resident_bytes: u64,
     pub stack_low_water_gva: u64,
 }
 
-impl Snapshot {
-    /// Copies guest RAM into a new sealed memfd.
-    pub fn capture(state: CaptureState<'_>) -> Result<Self, SnapshotError> {
-        let size = state.layout.mem_size_bytes;
-        let memfd = new_memfd(size)?;
-        let mut page = vec![0u8; PAGE_SIZE as usize];
-        let mut resident_bytes = 0;
-        let in_bounds = "every page of guest RAM is in bounds";
-        // Untouched pages are zero: only resident ones can hold data.
-        let resident = state.memory.resident_pages(0, size).expect(in_bounds);
-        for (index, _) in resident.iter().enumerate().filter(|(_, r)| **r) {
-            let gpa = index as u64 * PAGE_SIZE;
-            if state.memory.page_is_zero(gpa).expect(in_bounds) {
+/// Own pages of `memory`: every page written at boot that is neither zero nor covered by
+/// `image_runs`, grouped into runs with small gaps filled.
+fn own_runs(
+    memory: &GuestMemory,
+    size: u64,
+    image_runs: &[PageRun],
+) -> Result<Vec<(u64, u64)>, MemoryError> {
+    let covered = |gpa: u64| image_runs.iter().any(|r| gpa >= r.gpa && gpa < r.gpa + r.len);
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for (gpa, len) in memory.private_runs(0, size)? {
+        for page in (gpa..gpa + len).step_by(PAGE_SIZE as usize) {
+            if covered(page) || memory.page_is_zero(page)? {
                 continue;
             }
-            state.memory.read(gpa, &mut page).expect(in_bounds);
-            resident_bytes += PAGE_SIZE;
-            put_page(&memfd, &page, gpa)?;
+            if let Some((start, l)) = runs.last_mut() {
+                let end = *start + *l;
+                let gap = page - end;
+                if gap > 0 && gap <= GAP_FILL_PAGES * PAGE_SIZE && !(end..page).any(covered) {
+                    *l = page + PAGE_SIZE - *start;
+                    continue;
+                }
+            }
+            push_run(&mut runs, page, PAGE_SIZE);
         }
-        let layout = &state.layout;
-        let scan_from = layout.gva_stack_limit + STACK_COOKIE_SIZE_BYTES;
-        let stack_low_water_gva = state
-            .memory
-            .first_nonzero_resident_word(scan_from, layout.gva_stack_top)
-            .expect("the stack is in bounds")
-            .unwrap_or(layout.gva_stack_top);
-        Self::finish(
-            memfd,
-            SnapshotMeta {
-                layout: state.layout,
-                image: state.image,
-                sregs: state.sregs,
-                fpu: state.fpu,
-                cookie: state.cookie,
-                resident_bytes,
-                stack_low_water_gva,
-            },
-        )
     }
+    Ok(runs)
+}
 
-    /// Builds a snapshot from one read back from a file.
-    pub(crate) fn assemble(parts: SnapshotParts) -> Result<Self, SnapshotError> {
-        let size = parts.layout.mem_size_bytes;
-        let memfd = new_memfd(size)?;
-        let mut page = vec![0u8; PAGE_SIZE as usize];
-        for gpa in (0..size).step_by(PAGE_SIZE as usize) {
-            parts
-                .file
-                .read_exact_at(&mut page, parts.data_offset + gpa)
-                .map_err(SnapshotError::File)?;
-            if page.iter().any(|&b| b != 0) {
-                put_page(&memfd, &page, gpa)?;
+impl Snapshot {
+    /// Copies the non-zero pages of guest RAM into a new sealed store; the image's read-only
+    /// segments, where unchanged, are shared instead.
+    pub fn capture(state: CaptureState<'_>) -> Result<Self, SnapshotError> {
+        let size = state.layout.mem_size_bytes;
+        let image_pages = ImagePages::of(&state.image)?;
+        let mut runs = Vec::new();
+        for r in &image_pages.runs {
+            let mut now = vec![0u8; r.len as usize];
+            state.memory.read(r.gpa, &mut now)?;
+            let theirs = &image_pages.store.bytes()[r.offset as usize..][..r.len as usize];
+            if now == theirs {
+                runs.push(*r);
             }
         }
-        Self::finish(
-            memfd,
-            SnapshotMeta {
-                layout: parts.layout,
-                image: parts.image,
-                sregs: parts.sregs,
-                fpu: parts.fpu,
-                cookie: parts.cookie,
-                resident_bytes: parts.resident_bytes,
-                stack_low_water_gva: parts.stack_low_water_gva,
-            },
-        )
-    }
-
-    fn finish(memfd: File, meta: SnapshotMeta) -> Result<Self, SnapshotError> {
-        let view = seal_and_view(&memfd, meta.layout.mem_size_bytes)?;
-        let perms = crate::paging::page_permissions(&meta.layout, &meta.image);
-        let image_data_runs = meta
-            .image
-            .segments
-            .iter()
-            .filter(|s| s.access == Access::ReadWrite)
-            .map(|s| (s.gva, s.size_bytes))
-            .collect();
+        let own = own_runs(state.memory, size, &runs)?;
+        let own_len = crate::pages::runs_len(&own);
+        let mut offset = 0;
+        for &(gpa, len) in &own {
+            runs.push(PageRun {
+                gpa,
+                len,
+                source: Source::Own,
+                offset,
+            });
+            offset += len;
+        }
+        let memory = state.memory;
+        let store = PageStore::build(own_len, |f| {
+            use std::os::unix::fs::FileExt;
+            let mut at = 0;
+            for &(gpa, len) in &own {
+                let mut buf = vec![0u8; len as usize];
+                memory.read(gpa, &mut buf).map_err(std::io::Error::other)?;
+                f.write_all_at(&buf, at)?;
+                at += len;
+            }
+            Ok(())
+        })
+        .map_err(SnapshotError::Memfd)?;
+        runs.sort_by_key(|r| r.gpa);
+        let layout = &state.layout;
+        let scan_from = layout.gva_stack_limit + STACK_COOKIE_SIZE_BYTES;
+        let mut stack_low_water_gva = layout.gva_stack_top;
+        for &(gpa, len) in &own {
+            let (from, to) = (gpa.max(scan_from), (gpa + len).min(layout.gva_stack_top));
+            if from < to
+                && let Some(found) = memory.first_nonzero_word(from, to - from)?
+            {
+                stack_low_water_gva = found;
+                break;
+            }
+        }
         Ok(Self {
-            memfd,
-            view,
-            layout: meta.layout,
-            image: meta.image,
-            sregs: meta.sregs,
-            fpu: meta.fpu,
-            cookie: meta.cookie,
-            writable_runs: runs(&perms, |p| p.access == Access::ReadWrite),
-            image_data_runs,
-            resident_bytes: meta.resident_bytes,
-            stack_low_water_gva: meta.stack_low_water_gva,
+            own: store,
+            image_pages,
+            runs,
+            layout: state.layout,
+            image: state.image,
+            sregs: state.sregs,
+            fpu: state.fpu,
+            cookie: state.cookie,
+            stack_low_water_gva,
         })
     }
 
-    /// Guest RAM as it was at the snapshot.
-    pub fn bytes(&self) -> &[u8] {
-        self.view.bytes()
+    /// Builds a snapshot from parts read back from a file, checking every run against the
+    /// layout and the stores.
+    pub(crate) fn assemble(parts: SnapshotParts) -> Result<Self, &'static str> {
+        let image_pages = ImagePages::of(&parts.image).map_err(|_| "image pages")?;
+        check_runs(&parts.runs, &parts.layout, &image_pages, parts.own.len())?;
+        let top = parts.layout.gva_stack_top;
+        if parts.stack_low_water_gva > top || parts.stack_low_water_gva < parts.layout.gva_stack_limit
+        {
+            return Err("stack low-water mark outside the stack");
+        }
+        Ok(Self {
+            own: parts.own,
+            image_pages,
+            runs: parts.runs,
+            layout: parts.layout,
+            image: parts.image,
+            sregs: parts.sregs,
+            fpu: parts.fpu,
+            cookie: parts.cookie,
+            stack_low_water_gva: parts.stack_low_water_gva,
+        })
     }
 
-    /// Maps a new, private copy-on-write view of the snapshot as guest RAM.
-    pub fn map_private(&self) -> Result<GuestMemory, crate::memory::MemoryError> {
-        GuestMemory::private_file(self.memfd.as_fd(), self.layout.mem_size_bytes)
+    /// Every run of data, in address order.
+    pub fn runs(&self) -> &[PageRun] {
+        &self.runs
+    }
+
+    /// Bytes of memory this snapshot holds itself (the image's shared pages not counted).
+    pub fn own_bytes(&self) -> u64 {
+        self.own.len()
+    }
+
+    /// The snapshot's own pages, packed in run order.
+    pub(crate) fn own_store(&self) -> &PageStore {
+        &self.own
+    }
+
+    fn store(&self, source: Source) -> &PageStore {
+        match source {
+            Source::Image => &self.image_pages.store,
+            Source::Own => &self.own,
+        }
+    }
+
+    /// The pieces of `gpa..gpa+len`: `(gpa, len, Some(bytes))` where the snapshot holds data,
+    /// `(gpa, len, None)` where it is zero.
+    pub fn pieces(&self, gpa: u64, len: u64) -> Vec<(u64, u64, Option<&[u8]>)> {
+        let end = gpa + len;
+        let mut out = Vec::new();
+        let mut at = gpa;
+        let first = self.runs.partition_point(|r| r.gpa + r.len <= gpa);
+        for r in &self.runs[first..] {
+            if r.gpa >= end {
+                break;
+            }
+            if r.gpa > at {
+                out.push((at, r.gpa - at, None));
+                at = r.gpa;
+            }
+            let to = (r.gpa + r.len).min(end);
+            let from = (r.offset + at - r.gpa) as usize;
+            let bytes = &self.store(r.source).bytes()[from..from + (to - at) as usize];
+            out.push((at, to - at, Some(bytes)));
+            at = to;
+        }
+        if at < end {
+            out.push((at, end - at, None));
+        }
+        out
+    }
+
+    /// Copies snapshot memory at `gpa` into `out` (zeros where the snapshot has none).
+    pub fn read(&self, gpa: u64, out: &mut [u8]) {
+        let mut pos = 0;
+        for (_, len, bytes) in self.pieces(gpa, out.len() as u64) {
+            let dst = &mut out[pos..pos + len as usize];
+            match bytes {
+                Some(b) => dst.copy_from_slice(b),
+                None => dst.fill(0),
+            }
+            pos += len as usize;
+        }
+    }
+
+    /// Brings `gpa..gpa+len` of `memory` back to the snapshot by copying (only the pages that
+    /// differ, with `only_if_different`). Returns how many pages it wrote.
+    pub(crate) fn copy_back(
+        &self,
+        memory: &mut GuestMemory,
+        gpa: u64,
+        len: u64,
+        only_if_different: bool,
+    ) -> Result<u64, MemoryError> {
+        let mut written = 0;
+        for (at, l, bytes) in self.pieces(gpa, len) {
+            written += match bytes {
+                Some(b) => memory.copy_in(at, b, only_if_different)?,
+                None => memory.clear(at, l)?,
+            };
+        }
+        Ok(written)
+    }
+
+    /// One past the last data byte the snapshot holds in `start..end` (`start` if none): a
+    /// lower bound for any restore range that starts at `start`.
+    pub fn data_end(&self, start: u64, end: u64) -> u64 {
+        self.runs
+            .iter()
+            .filter(|r| r.gpa < end && r.gpa + r.len > start)
+            .map(|r| (r.gpa + r.len).min(end))
+            .max()
+            .unwrap_or(start)
+    }
+
+    /// A new guest RAM for a sandbox of this snapshot: anonymous memory with every run mapped
+    /// privately over it, so it costs only the pages the sandbox writes.
+    pub fn map_private(&self) -> Result<GuestMemory, MemoryError> {
+        let mut memory = GuestMemory::anonymous(self.layout.mem_size_bytes)?;
+        self.map_runs(&mut memory)?;
+        Ok(memory)
+    }
+
+    /// Replaces all of `memory` (of this snapshot's size) with the snapshot, as
+    /// [`Snapshot::map_private`] would map it.
+    pub fn remap(&self, memory: &mut GuestMemory) -> Result<(), MemoryError> {
+        memory.clear_backing()?;
+        self.map_runs(memory)
+    }
+
+    fn map_runs(&self, memory: &mut GuestMemory) -> Result<(), MemoryError> {
+        for r in &self.runs {
+            memory.map_file(r.gpa, r.len, self.store(r.source).fd(), r.offset)?;
+        }
+        Ok(())
     }
 }
+
+/// Checks runs read from outside: in address order, disjoint, page-aligned, inside guest RAM,
+/// image runs exactly the image's own, own runs packed in order inside the own store.
+fn check_runs(
+    runs: &[PageRun],
+    layout: &Layout,
+    image_pages: &ImagePages,
+    own_len: u64,
+) -> Result<(), &'static str> {
+    let mut next_gpa = 0;
+    let mut next_own = 0;
+    for r in runs {
+        if r.len == 0 || !(r.gpa | r.len | r.offset).is_multiple_of(PAGE_SIZE) {
+            return Err("snapshot run is empty or unaligned");
+        }
+        let end = r.gpa.checked_add(r.len).ok_or("snapshot run overflows")?;
+        if r.gpa < next_gpa || end > layout.mem_size_bytes {
+            return Err("snapshot runs overlap or leave guest memory");
+        }
+        next_gpa = end;
+        match r.source {
+            Source::Image if !image_pages.runs.contains(r) => {
+                return Err("snapshot image run is not one of the image's");
+            }
+            Source::Image => {}
+            Source::Own => {
+                if r.offset != next_own {
+                    return Err("snapshot own runs are not packed in order");
+                }
+                next_own += r.len;
+            }
+        }
+    }
+    if next_own != own_len {
+        return Err("snapshot own runs do not cover the stored pages");
+    }
+    Ok(())
+}
+
+/// The lazily built shared pages of an image (a field of [`GuestImage`]).
+pub type SharedPages = OnceLock<Arc<ImagePages>>;

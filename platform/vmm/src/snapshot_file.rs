@@ -1,12 +1,15 @@
 //! Snapshots on disk, so a restarted node resumes functions without booting them again.
 //!
 //! ```text
-//!  0        8          12         16                     4096 (page)
-//!  ┌────────┬──────────┬──────────┬──────────────────────┬──────────────────────────────┐
-//!  │FLINTSNP│ version  │ hdr len  │ header (little-endian│ guest RAM, mem_size bytes;   │
-//!  │        │   u32    │   u32    │ fields, see `Header`)│ all-zero pages are holes     │
-//!  └────────┴──────────┴──────────┴──────────────────────┴──────────────────────────────┘
+//!  0        8          12         16                      data offset (page-aligned)
+//!  ┌────────┬──────────┬──────────┬───────────────────────┬──────────────────────────────┐
+//!  │FLINTSNP│ version  │ hdr len  │ header: layout, vCPU, │ the snapshot's own pages,    │
+//!  │        │   u32    │   u32    │ cookie, page runs     │ packed in run order, no holes│
+//!  └────────┴──────────┴──────────┴───────────────────────┴──────────────────────────────┘
 //! ```
+//!
+//! Image runs name pages of the guest runtime image, which the reader has: they are checked to
+//! be exactly the image's own runs, never read from the file.
 //!
 //! The file is node-local derived data: it is written to a temporary name and renamed into
 //! place, and a file whose guest image, layout or format does not match is refused (the caller
@@ -21,11 +24,17 @@ use flint_abi::layout::{Layout, MemoryConfig, PAGE_SIZE};
 use kvm_bindings::{kvm_dtable, kvm_fpu, kvm_segment, kvm_sregs};
 
 use crate::image::GuestImage;
-use crate::snapshot::{Snapshot, SnapshotError, SnapshotParts};
+use crate::pages::PageStore;
+use crate::snapshot::{PageRun, Snapshot, SnapshotError, SnapshotParts, Source};
 
 const MAGIC: &[u8; 8] = b"FLINTSNP";
-const FORMAT: u32 = 1;
-const DATA_OFFSET: u64 = PAGE_SIZE;
+const FORMAT: u32 = 2;
+/// Longest header read back (about 2,500 runs).
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
+const fn data_offset(header_len: usize) -> u64 {
+    (16 + header_len as u64).div_ceil(PAGE_SIZE) * PAGE_SIZE
+}
 
 fn invalid(what: &str) -> SnapshotError {
     SnapshotError::File(std::io::Error::new(
@@ -123,13 +132,21 @@ fn write_header(s: &Snapshot, image_id: u64) -> Vec<u8> {
         c.output_size_bytes,
         c.module_size_bytes,
         c.heap_size_bytes,
+        c.linear_memory_size_bytes,
         c.stack_size_bytes,
     ] {
         o.u64(v);
     }
     o.bytes(&s.cookie);
     o.u64(s.stack_low_water_gva);
-    o.u64(s.resident_bytes);
+    o.u64(s.own_bytes());
+    o.u32(s.runs().len() as u32);
+    for r in s.runs() {
+        o.u64(r.gpa);
+        o.u64(r.len);
+        o.u64(r.offset);
+        o.bytes(&[matches!(r.source, Source::Own) as u8]);
+    }
     let r = &s.sregs;
     for seg in [&r.cs, &r.ds, &r.es, &r.fs, &r.gs, &r.ss, &r.tr, &r.ldt] {
         o.segment(seg);
@@ -167,13 +184,8 @@ impl Snapshot {
             f.write_all(&FORMAT.to_le_bytes())?;
             f.write_all(&(header.len() as u32).to_le_bytes())?;
             f.write_all(&header)?;
-            f.set_len(DATA_OFFSET + self.layout.mem_size_bytes)?;
-            let bytes = self.bytes();
-            for (i, page) in bytes.chunks(PAGE_SIZE as usize).enumerate() {
-                if page.iter().any(|&b| b != 0) {
-                    f.write_all_at(page, DATA_OFFSET + i as u64 * PAGE_SIZE)?;
-                }
-            }
+            let data = data_offset(header.len());
+            f.write_all_at(self.own_store().bytes(), data)?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)
         })();
@@ -193,7 +205,7 @@ impl Snapshot {
             return Err(invalid("not a Flint snapshot of this format"));
         }
         let header_len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        if header_len > (DATA_OFFSET as usize - 16) {
+        if header_len > MAX_HEADER_BYTES {
             return Err(invalid("snapshot header too long"));
         }
         let mut header = vec![0u8; header_len];
@@ -207,12 +219,32 @@ impl Snapshot {
             output_size_bytes: h.u64()?,
             module_size_bytes: h.u64()?,
             heap_size_bytes: h.u64()?,
+            linear_memory_size_bytes: h.u64()?,
             stack_size_bytes: h.u64()?,
         };
         let layout = Layout::new(config).map_err(|_| invalid("snapshot layout is invalid"))?;
         let cookie = h.take::<16>()?;
         let stack_low_water_gva = h.u64()?;
-        let resident_bytes = h.u64()?;
+        let own_bytes = h.u64()?;
+        let run_count = h.u32()? as usize;
+        if run_count > MAX_HEADER_BYTES / 25 {
+            return Err(invalid("snapshot has too many runs"));
+        }
+        let mut runs = Vec::with_capacity(run_count);
+        for _ in 0..run_count {
+            let (gpa, len, offset) = (h.u64()?, h.u64()?, h.u64()?);
+            let source = match h.take::<1>()? {
+                [0] => Source::Image,
+                [1] => Source::Own,
+                _ => return Err(invalid("snapshot run has an unknown source")),
+            };
+            runs.push(PageRun {
+                gpa,
+                len,
+                source,
+                offset,
+            });
+        }
         let mut sregs = kvm_sregs::default();
         for seg in [
             &mut sregs.cs,
@@ -253,20 +285,33 @@ impl Snapshot {
         fpu.last_ip = h.u64()?;
         fpu.last_dp = h.u64()?;
         fpu.mxcsr = h.u32()?;
+        let data = data_offset(header_len);
         let size = f.metadata().map_err(SnapshotError::File)?.len();
-        if size != DATA_OFFSET + layout.mem_size_bytes {
-            return Err(invalid("snapshot memory has the wrong size"));
+        if Some(size) != data.checked_add(own_bytes) || !own_bytes.is_multiple_of(PAGE_SIZE) {
+            return Err(invalid("snapshot data has the wrong size"));
         }
+        let own = PageStore::build(own_bytes, |memfd| {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut at = 0;
+            while at < own_bytes {
+                let n = buf.len().min((own_bytes - at) as usize);
+                f.read_exact_at(&mut buf[..n], data + at)?;
+                memfd.write_all_at(&buf[..n], at)?;
+                at += n as u64;
+            }
+            Ok(())
+        })
+        .map_err(SnapshotError::File)?;
         Snapshot::assemble(SnapshotParts {
-            file: f,
-            data_offset: DATA_OFFSET,
+            own,
+            runs,
             layout,
             image,
             sregs,
             fpu,
             cookie,
-            resident_bytes,
             stack_low_water_gva,
         })
+        .map_err(invalid)
     }
 }

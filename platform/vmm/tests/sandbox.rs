@@ -44,6 +44,10 @@ fn config(restore: RestoreStrategy) -> SandboxConfig {
     SandboxConfig {
         restore,
         call_timeout: Duration::from_millis(300),
+        memory: flint_vmm::MemoryConfig {
+            linear_memory_size_bytes: 1 << 20,
+            ..flint_vmm::MemoryConfig::default()
+        },
         ..SandboxConfig::default()
     }
 }
@@ -57,7 +61,7 @@ fn sandbox_with(restore: RestoreStrategy) -> ReadySandbox {
 }
 
 fn sandbox() -> ReadySandbox {
-    sandbox_with(RestoreStrategy::RuntimeRanges)
+    sandbox_with(RestoreStrategy::default())
 }
 
 /// After a failed call, the same sandbox must serve a normal call correctly.
@@ -278,7 +282,8 @@ fn every_call_sees_a_fresh_seed() {
 
 fn restore_is_bit_identical(strategy: RestoreStrategy) {
     let mut sb = sandbox_with(strategy);
-    for pages in [1u32, 16, 256] {
+    // 1024 pages is past the discard threshold: those are handed back, not copied.
+    for pages in [1u32, 16, 256, 1024] {
         let v = sb.call("scribble", &[Value::U32(pages)]).unwrap();
         assert!(matches!(v, Value::U64(_)));
         let dirty = sb.diff_from_snapshot();
@@ -286,17 +291,31 @@ fn restore_is_bit_identical(strategy: RestoreStrategy) {
         let stats = sb.restore().unwrap();
         assert_eq!(stats.strategy, strategy);
         assert_eq!(sb.diff_from_snapshot(), Vec::<u64>::new(), "{strategy:?}");
+        let private = sb.private_bytes().unwrap();
+        if pages == 1024 {
+            assert!(stats.discarded, "{strategy}: {stats:?}");
+            assert!(private < 64 << 10, "{strategy}: {private} bytes kept after a big call");
+        }
     }
-    // And after a fault (full copy), too.
+    // And after a fault (which `runtime-ranges` does not trust), too.
     fault_of(sb.call("recurse", &[Value::U32(u32::MAX)]));
     assert!(!sb.diff_from_snapshot().is_empty());
-    assert_eq!(sb.restore().unwrap().strategy, RestoreStrategy::FullCopy);
+    let after_fault = match strategy {
+        RestoreStrategy::RuntimeRanges => RestoreStrategy::Pagemap,
+        other => other,
+    };
+    assert_eq!(sb.restore().unwrap().strategy, after_fault);
     assert_eq!(sb.diff_from_snapshot(), Vec::<u64>::new());
 }
 
 #[test]
-fn restore_full_copy_is_bit_identical() {
-    restore_is_bit_identical(RestoreStrategy::FullCopy);
+fn restore_pagemap_is_bit_identical() {
+    restore_is_bit_identical(RestoreStrategy::Pagemap);
+}
+
+#[test]
+fn restore_full_reset_is_bit_identical() {
+    restore_is_bit_identical(RestoreStrategy::FullReset);
 }
 
 #[test]
@@ -309,12 +328,41 @@ fn restore_runtime_ranges_is_bit_identical() {
     restore_is_bit_identical(RestoreStrategy::RuntimeRanges);
 }
 
+/// A guest that lies: it hides a secret beyond every mark it reports (heap, linear memory, I/O
+/// buffers, deep stack) and claims it used nothing. The next call must not find it.
+fn liar_keeps_nothing(strategy: RestoreStrategy) -> bool {
+    let mut sb = sandbox_with(strategy);
+    let secret = 0x5EC2_E7F1_1A7E_0001u64;
+    assert_eq!(sb.call("plant", &[Value::U64(secret)]).unwrap(), Value::Void);
+    let Value::Bytes(words) = sb.call("peek", &[]).unwrap() else {
+        panic!("peek returns bytes")
+    };
+    assert_eq!(words.len(), 5 * 8);
+    !words
+        .chunks(8)
+        .any(|w| u64::from_le_bytes(w.try_into().unwrap()) == secret)
+}
+
+#[test]
+fn trust_free_strategies_keep_nothing_from_a_lying_guest() {
+    for strategy in RestoreStrategy::ALL {
+        let kept_nothing = liar_keeps_nothing(strategy);
+        assert_eq!(
+            kept_nothing,
+            !strategy.trusts_guest(),
+            "{strategy}: a trust-free strategy must keep nothing; the trusting one is fooled \
+             (which is why it is opt-in)"
+        );
+    }
+    assert!(!RestoreStrategy::default().trusts_guest());
+}
+
 #[test]
 fn sandboxes_from_a_snapshot_are_independent() {
     let hv = hypervisor();
     let mut first = sandbox();
     let snapshot = first.snapshot().clone();
-    let cfg = config(RestoreStrategy::RuntimeRanges);
+    let cfg = config(RestoreStrategy::default());
     let mut second =
         ReadySandbox::from_snapshot(&hv, snapshot.clone(), cfg.clone(), host_functions()).unwrap();
     second.call("scribble", &[Value::U32(4)]).unwrap();
@@ -344,10 +392,15 @@ fn snapshots_survive_a_round_trip_through_a_file() {
     first.snapshot().write_to(&path).unwrap();
     let image = first.snapshot().image.clone();
     let loaded = Arc::new(flint_vmm::Snapshot::read_from(&path, image.clone()).unwrap());
-    assert_eq!(loaded.bytes(), first.snapshot().bytes(), "same memory");
-    assert_eq!(loaded.cookie, first.snapshot().cookie);
-    assert_eq!(loaded.writable_runs, first.snapshot().writable_runs);
-    let cfg = config(RestoreStrategy::RuntimeRanges);
+    let original = first.snapshot();
+    assert_eq!(loaded.runs(), original.runs(), "same runs");
+    let size = original.layout.mem_size_bytes;
+    let (mut a, mut b) = (vec![0u8; size as usize], vec![0u8; size as usize]);
+    loaded.read(0, &mut a);
+    original.read(0, &mut b);
+    assert!(a == b, "same memory");
+    assert_eq!(loaded.cookie, original.cookie);
+    let cfg = config(RestoreStrategy::default());
     let mut second = ReadySandbox::from_snapshot(&hv, loaded, cfg, host_functions()).unwrap();
     let args = [Value::String("double".into()), Value::I64(4)];
     assert_eq!(second.call("call_host", &args).unwrap(), Value::I64(8));
