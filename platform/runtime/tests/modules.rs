@@ -263,3 +263,26 @@ fn spawned_sandboxes_share_the_snapshot() {
         );
     }
 }
+
+#[test]
+fn a_call_that_allocates_everything_finishes_and_leaves_nothing_behind() {
+    let config = FunctionConfig {
+        timeout: Duration::from_secs(20),
+        ..FunctionConfig::default()
+    };
+    let mut sb = boot_with(&c_module("bomb"), &config);
+    for round in 0..2 {
+        let started = Instant::now();
+        let r = run(&mut sb, &config, Request::default());
+        eprintln!("round {round}: {:?} {}", started.elapsed(), stdout(&r));
+        let blocks: u64 = stdout(&r)
+            .trim()
+            .strip_prefix("blocks=")
+            .and_then(|n| n.parse().ok())
+            .expect("the bomb reports its blocks");
+        assert!(blocks > 900, "{blocks} blocks of 64 KiB under a 64 MiB limit");
+        let stats = sb.restore().unwrap();
+        assert!(stats.discarded, "{stats:?}");
+        assert!(sb.private_bytes().unwrap() < 256 << 10);
+    }
+}

@@ -112,13 +112,15 @@ impl PageStore {
         if len == 0 {
             return Ok(Self { memfd, view: None });
         }
+        // Populated, so that the store's pages show in this process's resident memory (they
+        // exist anyway: the store has no holes).
         // SAFETY: a new read-only shared mapping of the sealed memfd; nothing aliases it.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len as usize,
                 libc::PROT_READ,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
                 memfd.as_raw_fd(),
                 0,
             )

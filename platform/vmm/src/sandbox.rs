@@ -50,7 +50,7 @@ impl Default for SandboxConfig {
             call_timeout: Duration::from_secs(10),
             boot_timeout: Duration::from_secs(30),
             max_log_records_per_call: 1000,
-            discard_above_pages: 256,
+            discard_above_pages: 512,
         }
     }
 }

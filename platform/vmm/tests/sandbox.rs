@@ -282,7 +282,7 @@ fn every_call_sees_a_fresh_seed() {
 
 fn restore_is_bit_identical(strategy: RestoreStrategy) {
     let mut sb = sandbox_with(strategy);
-    // 1024 pages is past the discard threshold: those are handed back, not copied.
+    // 1024 pages is past the discard threshold (512): those are handed back, not copied.
     for pages in [1u32, 16, 256, 1024] {
         let v = sb.call("scribble", &[Value::U32(pages)]).unwrap();
         assert!(matches!(v, Value::U64(_)));

@@ -3,9 +3,11 @@
 //! modules), and cached by the hash of their source.
 //!
 //! A missing clang or wasi-libc is a panic with the command to fix it, never a skipped test.
-//! [`in_process`] is the benchmarks' no-isolation baseline.
+//! [`in_process`] is the benchmarks' no-isolation baseline; [`memory`] measures what a process
+//! costs.
 
 pub mod in_process;
+pub mod memory;
 
 use std::path::PathBuf;
 use std::process::Command;
