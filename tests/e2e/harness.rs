@@ -143,6 +143,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     /// Files in the server's artefact and snapshot cache.
     pub fn cached_files(&self) -> Vec<String> {
         std::fs::read_dir(self.data_dir.join("cache/artifacts"))

@@ -7,42 +7,38 @@
 mod browser;
 mod dashboard;
 mod harness;
+mod memory;
 mod scenarios;
 
-/// Declares each scenario as a test for both backends.
+/// Declares each scenario (`module::function`) as a test for both backends.
 macro_rules! for_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($module:ident :: $name:ident),* $(,)?) => {
         mod sqlite {
-            $(#[test] fn $name() { crate::scenarios::$name(crate::harness::Backend::Sqlite) })*
-            #[test]
-            fn dashboard_in_a_real_browser() {
-                crate::dashboard::dashboard_in_a_real_browser(crate::harness::Backend::Sqlite)
-            }
+            $(#[test] fn $name() { crate::$module::$name(crate::harness::Backend::Sqlite) })*
         }
         mod postgres {
-            $(#[test] fn $name() { crate::scenarios::$name(crate::harness::Backend::Postgres) })*
-            #[test]
-            fn dashboard_in_a_real_browser() {
-                crate::dashboard::dashboard_in_a_real_browser(crate::harness::Backend::Postgres)
-            }
+            $(#[test] fn $name() { crate::$module::$name(crate::harness::Backend::Postgres) })*
         }
     };
 }
 
 for_both_backends!(
-    deploy_invoke_and_headers,
-    bad_uploads_are_refused_and_store_nothing,
-    bad_names_tokens_and_bodies,
-    faults_and_timeouts_are_reported_and_recovered_from,
-    metrics_count_invocations_with_fine_buckets,
-    logs_and_key_value_store,
-    rollback_switches_versions,
-    public_and_private_functions,
-    cgi_routes,
-    delete_removes_everything,
-    restart_keeps_every_function,
-    concurrent_invocations_are_not_mixed_up,
-    overload_answers_429_with_retry_after,
-    sigterm_drains_in_flight_calls,
-    cli_and_example,
+    scenarios::deploy_invoke_and_headers,
+    scenarios::bad_uploads_are_refused_and_store_nothing,
+    scenarios::bad_names_tokens_and_bodies,
+    scenarios::faults_and_timeouts_are_reported_and_recovered_from,
+    scenarios::metrics_count_invocations_with_fine_buckets,
+    scenarios::logs_and_key_value_store,
+    scenarios::rollback_switches_versions,
+    scenarios::public_and_private_functions,
+    scenarios::cgi_routes,
+    scenarios::delete_removes_everything,
+    scenarios::restart_keeps_every_function,
+    scenarios::concurrent_invocations_are_not_mixed_up,
+    scenarios::overload_answers_429_with_retry_after,
+    scenarios::sigterm_drains_in_flight_calls,
+    scenarios::cli_and_example,
+    memory::memory_per_function_and_after_faults,
+    memory::memory_budget_evicts_and_refuses,
+    dashboard::dashboard_in_a_real_browser,
 );

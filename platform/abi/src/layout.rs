@@ -434,7 +434,7 @@ mod tests {
         for heap_mib in [1u64, 63, 64, 511, 1024, 3000] {
             let config = MemoryConfig {
                 heap_size_bytes: heap_mib << 20,
-                linear_memory_size_bytes: heap_mib << 20,
+                linear_memory_size_bytes: heap_mib.min(512) << 20,
                 module_size_bytes: 4 << 20,
                 ..MemoryConfig::default()
             };

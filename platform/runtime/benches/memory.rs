@@ -63,7 +63,9 @@ fn main() {
     let hello_wasm = c_module("hello");
 
     // Warm up: the guest image's shared pages and the compiler's caches are paid once.
-    let warm = rt.boot(&compile(&rt, &hello_wasm), &cfg, host()).expect("boot");
+    let warm = rt
+        .boot(&compile(&rt, &hello_wasm), &cfg, host())
+        .expect("boot");
     drop(warm);
 
     println!("| measure (PSS, {n} samples) | per item |");
@@ -80,7 +82,10 @@ fn main() {
         sb.restore().expect("restore");
         sb
     });
-    println!("| deployed and once-invoked function (64 MiB limit) | {} |", kib(per_function));
+    println!(
+        "| deployed and once-invoked function (64 MiB limit) | {} |",
+        kib(per_function)
+    );
 
     let first = rt.boot(&artifacts[0], &cfg, host()).expect("boot");
     let snapshot = first.snapshot().clone();
@@ -95,7 +100,10 @@ fn main() {
         sb.restore().expect("restore");
         sb
     });
-    println!("| extra idle sandbox after an ordinary call | {} |", kib(per_idle));
+    println!(
+        "| extra idle sandbox after an ordinary call | {} |",
+        kib(per_idle)
+    );
 
     // Generous enough for the bomb, whose every page is a fault on nested KVM.
     let slow = FunctionConfig {
@@ -182,10 +190,16 @@ fn restore_latency(rt: &Runtime, wasm: &[u8], n: usize) {
         .iter()
         .find(|m| m.0 == RestoreStrategy::RuntimeRanges)
         .map_or(1.0, |m| m.1);
-    println!("\n| hello call + restore | median us | ratio to runtime-ranges | idle sandbox private |");
+    println!(
+        "\n| hello call + restore | median us | ratio to runtime-ranges | idle sandbox private |"
+    );
     println!("|---|---:|---:|---:|");
     for (s, m, private) in medians {
-        let trust = if s.trusts_guest() { " (trusts the guest)" } else { "" };
+        let trust = if s.trusts_guest() {
+            " (trusts the guest)"
+        } else {
+            ""
+        };
         println!(
             "| {s}{trust} | {m:.1} | {:.2}x | {} |",
             m / trusting,

@@ -109,22 +109,11 @@ fn main() {
     idle_density(&rt, &config, if quick { 20 } else { 100 });
 }
 
-/// Private (anonymous) resident memory of this process, from /proc: what sandboxes copy on
-/// write. Pages shared with the snapshot are counted once, in the page cache, not here.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .expect("RssAnon")
-}
-
 /// How many idle sandboxes of one function fit in a GiB: `n` sandboxes mapped copy-on-write
 /// from the snapshot of the C `hello` module, each invoked once and restored (so each holds
-/// the pages a call dirties), measured as the growth of this process's private resident
-/// memory (KVM's own per-VM kernel memory is not included).
+/// the pages a call dirties), measured as the growth of this process's proportional set size
+/// (anonymous + file + shmem, shared pages split; KVM's own per-VM kernel memory is not
+/// included).
 fn idle_density(rt: &Runtime, config: &FunctionConfig, n: usize) {
     let wasm = flint_test_modules::c_module("hello");
     let artifact = rt
@@ -134,7 +123,7 @@ fn idle_density(rt: &Runtime, config: &FunctionConfig, n: usize) {
     let host = || host_functions(Arc::new(MemoryKvStore::default()));
     let first = rt.boot(&artifact, config, host()).expect("boot");
     let snapshot = first.snapshot().clone();
-    let before = rss_bytes();
+    let before = flint_test_modules::memory::pss_bytes(None);
     let request = Request {
         stdin: b"density".to_vec(),
         ..Request::default()
@@ -149,9 +138,10 @@ fn idle_density(rt: &Runtime, config: &FunctionConfig, n: usize) {
             sb
         })
         .collect();
-    let per_sandbox = (rss_bytes().saturating_sub(before)) / n as u64;
+    let per_sandbox =
+        (flint_test_modules::memory::pss_bytes(None).saturating_sub(before)) / n as u64;
     println!(
-        "\nidle sandboxes of `hello` (C): {n} measured, {} KiB resident each, {} per GiB (snapshot: {} KiB resident, shared)",
+        "\nidle sandboxes of `hello` (C): {n} measured, {} KiB (PSS) each, {} per GiB (snapshot: {} KiB of its own pages, shared)",
         per_sandbox / 1024,
         (1u64 << 30) / per_sandbox.max(1),
         snapshot.own_bytes() / 1024

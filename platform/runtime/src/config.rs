@@ -52,11 +52,14 @@ const fn pages(bytes: u64) -> u64 {
 }
 
 impl FunctionConfig {
-    /// Identifies everything in this configuration that shapes a function's snapshot (memory
-    /// layout and engine limits; not the entry point or the timeout, which act per call).
-    pub fn snapshot_key(&self, module_bytes: usize) -> String {
+    /// Identifies a function's snapshot: the function (whose initialisation may read its own
+    /// data, so two functions never share one) and everything in this configuration that shapes
+    /// it (memory layout and engine limits; not the entry point or the timeout, which act per
+    /// call).
+    pub fn snapshot_key(&self, function: &str, module_bytes: usize) -> String {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
+        function.hash(&mut h);
         let m = self.sandbox_config(module_bytes).memory;
         (
             m.input_size_bytes,
@@ -69,6 +72,17 @@ impl FunctionConfig {
             .hash(&mut h);
         (self.memory_limit_bytes, self.max_wasm_stack_bytes).hash(&mut h);
         format!("{:016x}", h.finish())
+    }
+
+    /// The most a call of this function could write: every guest-writable region (the rest
+    /// of guest memory is the shared image and the read-only module).
+    pub fn max_written_bytes(&self) -> u64 {
+        let m = self.sandbox_config(0).memory;
+        m.input_size_bytes
+            + m.output_size_bytes
+            + m.heap_size_bytes
+            + m.linear_memory_size_bytes
+            + m.stack_size_bytes
     }
 
     /// The micro-VM for this function and a compiled module of `module_bytes`.

@@ -280,7 +280,10 @@ fn a_call_that_allocates_everything_finishes_and_leaves_nothing_behind() {
             .strip_prefix("blocks=")
             .and_then(|n| n.parse().ok())
             .expect("the bomb reports its blocks");
-        assert!(blocks > 900, "{blocks} blocks of 64 KiB under a 64 MiB limit");
+        assert!(
+            blocks > 900,
+            "{blocks} blocks of 64 KiB under a 64 MiB limit"
+        );
         let stats = sb.restore().unwrap();
         assert!(stats.discarded, "{stats:?}");
         assert!(sb.private_bytes().unwrap() < 256 << 10);

@@ -24,7 +24,9 @@ use flint_test_modules::in_process::InProcess;
 use wasmtime::Engine;
 
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello.wasm");
-const TOKEN: &str = "bench-token";
+mod common;
+
+use common::{TOKEN, start_flint};
 
 fn guest_engine() -> Engine {
     Engine::new(&flint_compiler::engine_config().expect("config")).expect("engine")
@@ -95,35 +97,6 @@ async fn process_server(cwasm_path: PathBuf) -> SocketAddr {
         )
         .with_state(state);
     serve(router).await
-}
-
-fn start_flint(dir: &Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flint"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--queue-length",
-            "100000",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("FLINT_ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start flint");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let url = loop {
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("read stdout");
-        assert!(!line.is_empty(), "flint exited");
-        if let Some(u) = line.strip_prefix("flint listening on ") {
-            break u.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (child, url)
 }
 
 fn deploy(url: &str) {
@@ -213,7 +186,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let in_process = rt.block_on(in_process_server(artifact.bytes.clone()));
     let per_process = rt.block_on(process_server(cwasm_path));
-    let (mut flint, flint_url) = start_flint(&dir.join("data"));
+    let (mut flint, flint_url) = start_flint(&dir.join("data"), &["--queue-length", "100000"]);
     deploy(&flint_url);
     let targets = [
         ("Flint (micro-VM per call)", flint_url),

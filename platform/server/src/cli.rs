@@ -70,6 +70,11 @@ pub struct ServeArgs {
     /// refaults its pages) or runtime-ranges (fastest; trusts the guest runtime's reports).
     #[arg(long, env = "FLINT_RESTORE", default_value_t = RestoreStrategy::default())]
     pub restore: RestoreStrategy,
+    /// Memory for snapshots and sandboxes (e.g. 8GiB, 512MiB; default: 80% of the machine's
+    /// or the cgroup's memory). Past it, idle sandboxes and then least recently used functions
+    /// are evicted; a call or deploy that still cannot fit gets a 503 `memory_exhausted`.
+    #[arg(long, env = "FLINT_MEMORY_BUDGET", value_parser = crate::budget::parse_size)]
+    pub memory_budget: Option<u64>,
     /// Seconds a function must go unused before its extra idle sandboxes are freed (one stays).
     #[arg(long, env = "FLINT_IDLE_SANDBOX_TTL_S", default_value_t = 60)]
     pub idle_sandbox_ttl_s: u64,

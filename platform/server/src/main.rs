@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod budget;
 mod cache;
 mod cli;
 mod client;

@@ -51,7 +51,21 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// `flint_records_dropped_total`: invocation records and logs not written (store too slow).
     pub records_dropped: IntCounter,
+    /// `flint_memory_bytes{kind}`: memory held by snapshots, idle and busy sandboxes.
+    pub memory: IntGaugeVec,
+    /// `flint_memory_budget_bytes`: the node's memory budget.
+    pub memory_budget: prometheus::IntGauge,
+    /// `flint_memory_evictions_total{kind}`: idle sandboxes and whole functions (snapshot and
+    /// sandboxes) evicted to stay within the budget.
+    pub memory_evictions: IntCounterVec,
+    /// `flint_memory_rejections_total`: calls and deploys refused because they could not fit.
+    pub memory_rejections: IntCounter,
 }
+
+/// Memory kinds, as the `kind` label of `flint_memory_bytes`.
+pub const MEMORY_KINDS: &[&str] = &["snapshots", "idle_sandboxes", "busy_sandboxes"];
+/// Eviction kinds, as the `kind` label of `flint_memory_evictions_total`.
+pub const EVICTION_KINDS: &[&str] = &["idle_sandbox", "function"];
 
 fn must<T>(r: prometheus::Result<T>) -> T {
     // Metric definitions are static: a failure here is a programming error caught by tests.
@@ -124,6 +138,34 @@ impl Metrics {
             "flint_records_dropped_total",
             "Invocation records and log lines dropped because the store fell behind",
         ));
+        let memory = must(IntGaugeVec::new(
+            Opts::new(
+                "flint_memory_bytes",
+                "Memory held by snapshots, idle sandboxes and busy sandboxes (busy: reserved)",
+            ),
+            &["kind"],
+        ));
+        let memory_budget = must(prometheus::IntGauge::new(
+            "flint_memory_budget_bytes",
+            "The node's memory budget for snapshots and sandboxes",
+        ));
+        let memory_evictions = must(IntCounterVec::new(
+            Opts::new(
+                "flint_memory_evictions_total",
+                "Idle sandboxes and functions evicted to stay within the memory budget",
+            ),
+            &["kind"],
+        ));
+        let memory_rejections = must(IntCounter::new(
+            "flint_memory_rejections_total",
+            "Calls and deploys refused because they could not fit the memory budget",
+        ));
+        for k in MEMORY_KINDS {
+            memory.with_label_values(&[k]);
+        }
+        for k in EVICTION_KINDS {
+            memory_evictions.with_label_values(&[k]);
+        }
         let m = Self {
             registry,
             invocations,
@@ -136,6 +178,10 @@ impl Metrics {
             deploys,
             http_requests,
             records_dropped,
+            memory,
+            memory_budget,
+            memory_evictions,
+            memory_rejections,
         };
         let r = &m.registry;
         must(r.register(Box::new(m.invocations.clone())));
@@ -148,6 +194,10 @@ impl Metrics {
         must(r.register(Box::new(m.deploys.clone())));
         must(r.register(Box::new(m.http_requests.clone())));
         must(r.register(Box::new(m.records_dropped.clone())));
+        must(r.register(Box::new(m.memory.clone())));
+        must(r.register(Box::new(m.memory_budget.clone())));
+        must(r.register(Box::new(m.memory_evictions.clone())));
+        must(r.register(Box::new(m.memory_rejections.clone())));
         m
     }
 

@@ -17,6 +17,7 @@ use flint_runtime::{FunctionConfig, InvokeError, KvStore, Request, Response, Run
 use flint_vmm::{HostFunctions, ReadySandbox, RestoreStrategy, Snapshot};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use crate::budget::{Hold, MemoryBudget, MemoryKind, SANDBOX_OVERHEAD_BYTES};
 use crate::cache::{ArtifactCache, CacheError};
 use crate::metrics::Metrics;
 use crate::settings::FunctionSettings;
@@ -70,6 +71,9 @@ pub enum LoadError {
     /// The blocking worker died.
     #[error("Worker thread failed")]
     Worker,
+    /// Booting it would not fit the node's memory budget, even after evicting what could be.
+    #[error("Not enough memory in the node's budget")]
+    MemoryExhausted,
 }
 
 /// Why an invocation did not produce a response.
@@ -87,6 +91,9 @@ pub enum Failure {
     /// The function could not be loaded.
     #[error("Load the function")]
     Load(#[from] LoadError),
+    /// The call would not fit the node's memory budget, even after evicting what could be.
+    #[error("Not enough memory in the node's budget")]
+    MemoryExhausted,
     /// The invocation failed (fault, timeout, request too large).
     #[error("Invoke the function")]
     Invoke(#[from] InvokeError),
@@ -107,6 +114,8 @@ pub struct Prepared {
     sandbox: ReadySandbox,
     module_bytes: usize,
     host: HostFunctions,
+    snapshot_hold: Hold,
+    sandbox_hold: Hold,
 }
 
 impl Prepared {
@@ -117,11 +126,13 @@ impl Prepared {
             version,
             permits: Arc::new(Semaphore::new(self.settings.max_concurrency as usize)),
             snapshot: self.sandbox.snapshot().clone(),
+            guest_bytes: self.config.max_written_bytes(),
             settings: self.settings,
             config: self.config,
             module_bytes: self.module_bytes,
             host: self.host,
-            idle: Mutex::new(vec![self.sandbox]),
+            snapshot_hold: self.snapshot_hold,
+            idle: Mutex::new(vec![(self.sandbox, self.sandbox_hold)]),
             waiting: AtomicUsize::new(0),
             last_used_ms: AtomicI64::new(crate::store::now_ms()),
         })
@@ -138,9 +149,15 @@ pub struct Pool {
     pub settings: FunctionSettings,
     config: FunctionConfig,
     snapshot: Arc<Snapshot>,
+    /// The most one call can write: what a busy sandbox is held at.
+    guest_bytes: u64,
     module_bytes: usize,
     host: HostFunctions,
-    idle: Mutex<Vec<ReadySandbox>>,
+    /// The snapshot's memory, given back when the pool drops.
+    #[expect(dead_code, reason = "held for its drop, which gives the bytes back")]
+    snapshot_hold: Hold,
+    /// Idle sandboxes, each with the memory it holds.
+    idle: Mutex<Vec<(ReadySandbox, Hold)>>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     /// When an invocation last took a sandbox (Unix ms).
@@ -156,7 +173,18 @@ impl Pool {
     fn take_idle(&self) -> Option<ReadySandbox> {
         self.last_used_ms
             .store(crate::store::now_ms(), Ordering::Relaxed);
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        taken.map(|(sandbox, _hold)| sandbox)
+    }
+
+    /// Drops the idle sandbox that waited longest; whether there was one.
+    fn evict_one_idle(&self) -> bool {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.is_empty() {
+            return false;
+        }
+        drop(idle.remove(0));
+        true
     }
 
     /// Drops idle sandboxes beyond the first if nothing used the pool for `idle_for_ms`.
@@ -172,10 +200,10 @@ impl Pool {
         extra
     }
 
-    fn put_idle(&self, sandbox: ReadySandbox, max_idle: usize) -> bool {
+    fn put_idle(&self, sandbox: ReadySandbox, hold: Hold, max_idle: usize) -> bool {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < max_idle {
-            idle.push(sandbox);
+            idle.push((sandbox, hold));
             true
         } else {
             false
@@ -218,6 +246,7 @@ pub struct Scheduler {
     store: Store,
     cache: ArtifactCache,
     metrics: Arc<Metrics>,
+    budget: Arc<MemoryBudget>,
     limits: Limits,
     pools: RwLock<HashMap<String, Arc<Pool>>>,
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -237,6 +266,7 @@ impl Scheduler {
         store: Store,
         cache: ArtifactCache,
         metrics: Arc<Metrics>,
+        budget: Arc<MemoryBudget>,
         limits: Limits,
     ) -> Self {
         Self {
@@ -244,6 +274,7 @@ impl Scheduler {
             store,
             cache,
             metrics,
+            budget,
             global: Arc::new(Semaphore::new(limits.max_total_concurrency)),
             limits,
             pools: RwLock::new(HashMap::new()),
@@ -270,6 +301,85 @@ impl Scheduler {
         flint_runtime::host::host_functions(Arc::new(kv))
     }
 
+    /// Holds `bytes` of `kind` against the memory budget, evicting least recently used idle
+    /// sandboxes and then functions (never `for_function`) to make room. Where only running
+    /// calls stand in the way, it waits for them (up to the queue deadline), as a call waits
+    /// for a free slot.
+    async fn admit(
+        &self,
+        kind: MemoryKind,
+        bytes: u64,
+        for_function: Option<&str>,
+    ) -> Result<Hold, Failure> {
+        let deadline = tokio::time::Instant::now() + self.limits.queue_timeout;
+        loop {
+            let released = self.budget.released();
+            if let Some(hold) = self.budget.try_hold(kind, bytes) {
+                return Ok(hold);
+            }
+            self.reclaim(bytes, for_function);
+            if let Some(hold) = self.budget.try_hold(kind, bytes) {
+                return Ok(hold);
+            }
+            let busy = self.budget.held_bytes(MemoryKind::BusySandboxes);
+            let short =
+                (self.budget.used_bytes() + bytes).saturating_sub(self.budget.limit_bytes());
+            if busy < short || tokio::time::timeout_at(deadline, released).await.is_err() {
+                break;
+            }
+        }
+        Err(()).map_err(|()| {
+            self.metrics.memory_rejections.inc();
+            tracing::warn!(
+                bytes,
+                used = self.budget.used_bytes(),
+                limit = self.budget.limit_bytes(),
+                "memory budget exhausted"
+            );
+            Failure::MemoryExhausted
+        })
+    }
+
+    /// Evicts until `bytes` fit: idle sandboxes of the least recently used functions first,
+    /// then whole functions that no call is using.
+    fn reclaim(&self, bytes: u64, for_function: Option<&str>) {
+        let mut pools: Vec<Arc<Pool>> = lock_err(self.pools.read()).values().cloned().collect();
+        pools.sort_by_key(|p| p.last_used_ms.load(Ordering::Relaxed));
+        let evicted = |kind: &str| {
+            self.metrics
+                .memory_evictions
+                .with_label_values(&[kind])
+                .inc()
+        };
+        for pool in &pools {
+            while !self.budget.fits(bytes) && pool.evict_one_idle() {
+                evicted("idle_sandbox");
+                self.metrics
+                    .sandboxes
+                    .with_label_values(&[&pool.name, "idle"])
+                    .set(pool.idle_count() as i64);
+            }
+        }
+        for pool in pools {
+            if self.budget.fits(bytes) {
+                break;
+            }
+            let name = pool.name.clone();
+            // In use by a call (this list and the map hold the other two references).
+            if Some(name.as_str()) == for_function || Arc::strong_count(&pool) > 2 {
+                continue;
+            }
+            let mut map = lock_err(self.pools.write());
+            if map.get(&name).is_some_and(|p| Arc::ptr_eq(p, &pool)) {
+                map.remove(&name);
+                drop(map);
+                drop(pool);
+                evicted("function");
+                tracing::info!(function = %name, "evicted to stay within the memory budget");
+            }
+        }
+    }
+
     /// Compiles (through the cache) and boots a module with `settings`, on a blocking thread.
     pub async fn prepare(
         &self,
@@ -281,11 +391,18 @@ impl Scheduler {
         let config = settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
         let limits = Self::module_limits(&settings);
         let host = self.host_functions(name);
+        let boot_bytes = config.max_written_bytes();
+        let booting = self
+            .admit(MemoryKind::BusySandboxes, boot_bytes, Some(name))
+            .await
+            .map_err(|_| LoadError::MemoryExhausted)?;
+        let function = name.to_string();
         let (cache, runtime) = (self.cache.clone(), self.runtime.clone());
         let (sha, cfg, h) = (sha256.to_string(), config.clone(), host.clone());
         let booted = tokio::task::spawn_blocking(move || {
             let artifact = cache.get_or_compile(&sha, &wasm, &limits)?;
-            let snapshot = cache.snapshot_path(&sha, &cfg.snapshot_key(artifact.bytes.len()));
+            let key = cfg.snapshot_key(&function, artifact.bytes.len());
+            let snapshot = cache.snapshot_path(&sha, &key);
             match runtime.boot_cached(&artifact, &cfg, h, &snapshot) {
                 Ok(sb) => Ok((sb, artifact.bytes.len())),
                 Err(e) => {
@@ -299,12 +416,20 @@ impl Scheduler {
         .await
         .map_err(|_| LoadError::Worker)?;
         let (sandbox, module_bytes) = booted?;
+        flint_vmm::memory::trim_host_heap();
+        let snapshot_hold = self
+            .budget
+            .hold(MemoryKind::Snapshots, sandbox.snapshot().own_bytes());
+        let sandbox_hold = idle_hold(&self.budget, &sandbox, None);
+        drop(booting);
         Ok(Prepared {
             settings,
             config,
             sandbox,
             module_bytes,
             host,
+            snapshot_hold,
+            sandbox_hold,
         })
     }
 
@@ -425,12 +550,16 @@ impl Scheduler {
         self.metrics
             .queue_wait
             .observe(arrived.elapsed().as_secs_f64());
+        let busy = self
+            .admit(MemoryKind::BusySandboxes, pool.guest_bytes, Some(name))
+            .await?;
         let (tx, rx) = oneshot::channel();
         let (pool2, runtime, metrics) = (pool.clone(), self.runtime.clone(), self.metrics.clone());
+        let budget = self.budget.clone();
         let max_idle = self.limits.max_idle_per_function;
         tokio::task::spawn_blocking(move || {
-            let _permits = (fn_permit, global_permit);
-            run_in_sandbox(&pool2, &runtime, &metrics, max_idle, request, tx);
+            let _held = (fn_permit, global_permit, busy);
+            run_in_sandbox(&pool2, &runtime, &metrics, &budget, max_idle, request, tx);
         });
         let response = rx.await.map_err(|_| LoadError::Worker)??;
         Ok(Invoked {
@@ -446,6 +575,7 @@ fn run_in_sandbox(
     pool: &Pool,
     runtime: &Runtime,
     metrics: &Metrics,
+    budget: &Arc<MemoryBudget>,
     max_idle: usize,
     request: Request,
     answer: oneshot::Sender<Result<Response, Failure>>,
@@ -478,9 +608,25 @@ fn run_in_sandbox(
         metrics
             .restore_duration
             .observe(stats.duration.as_secs_f64());
-        if pool.put_idle(sandbox, max_idle) {
+        let hold = idle_hold(budget, &sandbox, Some(&stats));
+        if pool.put_idle(sandbox, hold, max_idle) {
             gauge("idle").inc();
         }
     }
     debug_assert!(pool.idle_count() <= max_idle);
+}
+
+/// What an idle sandbox holds against the budget: its private pages after the restore (from
+/// `stats` where the restore counted them, else the kernel's count) plus its fixed overhead.
+fn idle_hold(
+    budget: &Arc<MemoryBudget>,
+    sandbox: &ReadySandbox,
+    stats: Option<&flint_vmm::RestoreStats>,
+) -> Hold {
+    let private = match stats {
+        Some(s) if s.discarded => 0,
+        Some(s) if s.strategy == RestoreStrategy::Pagemap => s.bytes_reset,
+        _ => sandbox.private_bytes().unwrap_or(0),
+    };
+    budget.hold(MemoryKind::IdleSandboxes, private + SANDBOX_OVERHEAD_BYTES)
 }

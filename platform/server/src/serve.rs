@@ -123,11 +123,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_stdin_bytes: args.max_body_bytes as u64,
         ..Limits::default()
     };
+    let budget_bytes = args
+        .memory_budget
+        .unwrap_or_else(crate::budget::default_budget_bytes);
+    let budget = crate::budget::MemoryBudget::new(budget_bytes, metrics.clone());
+    tracing::info!(budget_bytes, "memory budget");
     let scheduler = Arc::new(Scheduler::new(
         Arc::new(runtime),
         store.clone(),
         cache,
         metrics.clone(),
+        budget,
         limits,
     ));
     let (recorder, writer) = Recorder::spawn(store.clone(), metrics.records_dropped.clone());

@@ -37,8 +37,8 @@ pub use call::CallError;
 pub use fault::{Fault, FaultKind};
 pub use host_functions::{HostCallError, HostFunctionError, HostFunctions};
 pub use image::GuestImage;
-pub use sandbox::{BootError, BuildError, ReadySandbox, SandboxConfig, UninitSandbox};
 pub use restore::{RestoreStats, RestoreStrategy};
+pub use sandbox::{BootError, BuildError, ReadySandbox, SandboxConfig, UninitSandbox};
 pub use snapshot::Snapshot;
 pub use vm::Hypervisor;
 

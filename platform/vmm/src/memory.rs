@@ -153,7 +153,9 @@ impl GuestMemory {
     ) -> Result<(), MemoryError> {
         let off = self.check(gpa, len)?;
         if !(gpa | len | offset).is_multiple_of(PAGE_SIZE) {
-            return Err(MemoryError::Map(std::io::Error::other("unaligned file run")));
+            return Err(MemoryError::Map(std::io::Error::other(
+                "unaligned file run",
+            )));
         }
         // SAFETY: MAP_FIXED replaces pages inside guest RAM (bounds checked above), which this
         // `GuestMemory` owns; no Rust reference into guest memory exists.
@@ -226,10 +228,7 @@ impl GuestMemory {
     }
 
     fn note_host_write(&mut self, gpa: u64, len: u64) {
-        match self.host_writes.last_mut() {
-            Some((start, l)) if *start + *l == gpa => *l += len,
-            _ => self.host_writes.push((gpa, len)),
-        }
+        crate::pages::push_run(&mut self.host_writes, gpa, len);
     }
 
     /// The ranges the host wrote since the last call, and forgets them.
@@ -296,6 +295,25 @@ impl GuestMemory {
         Ok(runs.into_iter().map(|(o, l)| (gpa + o, l)).collect())
     }
 
+    /// The lowest non-zero 8-byte word in `from..to` (8-aligned) that lies in one of `runs`
+    /// (address order): where only those pages can hold data.
+    pub fn first_nonzero_word_in(
+        &self,
+        runs: &[(u64, u64)],
+        from: u64,
+        to: u64,
+    ) -> Result<Option<u64>, MemoryError> {
+        for &(gpa, len) in runs {
+            let (start, end) = (gpa.max(from), (gpa + len).min(to));
+            if start < end
+                && let Some(found) = self.first_nonzero_word(start, end - start)?
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
     /// Hands the pages of `gpa..gpa+len` (page-aligned) back to the kernel: each then reads as
     /// its backing again (zero, or the snapshot file) and costs nothing until written.
     pub fn discard(&mut self, gpa: u64, len: u64) -> Result<(), MemoryError> {
@@ -341,17 +359,6 @@ impl GuestMemory {
         Ok(self.first_nonzero_word(gpa, PAGE_SIZE)?.is_none())
     }
 
-    /// Whether `gpa..gpa+len` equals the same range of `other`.
-    pub fn range_equals(&self, other: &[u8], gpa: u64, len: u64) -> Result<bool, MemoryError> {
-        let off = self.check(gpa, len)?;
-        let Some(theirs) = other.get(off..off + len as usize) else {
-            return Ok(false);
-        };
-        // SAFETY: in bounds (checked); read-only view while the guest is stopped.
-        let ours = unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(off), len as usize) };
-        Ok(ours == theirs)
-    }
-
     /// A view of one buffer region, for the generic push/pop in `flint_abi::buffer`.
     pub fn buffer(&mut self, gpa: u64, size_bytes: u64) -> Result<GuestBuffer<'_>, MemoryError> {
         self.check(gpa, size_bytes)?;
@@ -361,6 +368,16 @@ impl GuestMemory {
             size_bytes,
         })
     }
+}
+
+/// Hands the host heap's free memory back to the kernel (glibc's `malloc_trim`). Deploys
+/// allocate and free several MiB (validation, Cranelift, snapshot capture) on whichever worker
+/// thread ran them; without this, the allocator keeps that memory in its arenas and a node
+/// looks a megabyte larger per deploy than the functions it holds.
+pub fn trim_host_heap() {
+    // SAFETY: `malloc_trim` only releases free memory of the allocator's own arenas; it touches
+    // no live allocation and is thread-safe.
+    unsafe { libc::malloc_trim(0) };
 }
 
 impl Drop for GuestMemory {
@@ -422,6 +439,33 @@ mod tests {
         m.write(8, &[1; 8]).unwrap();
         m.write(100, &[1]).unwrap();
         assert_eq!(m.take_host_writes(), vec![(0, 16), (100, 1)]);
+    }
+
+    #[test]
+    fn the_kernel_names_written_pages_and_discard_returns_them() {
+        let mut m = GuestMemory::anonymous(8 * PAGE_SIZE).unwrap();
+        let mut out = [0u8; 8];
+        m.read(3 * PAGE_SIZE, &mut out).unwrap(); // a read maps the zero page: not private
+        assert_eq!(m.private_runs(0, 8 * PAGE_SIZE).unwrap(), vec![]);
+        m.write(2 * PAGE_SIZE + 5, &[7]).unwrap();
+        m.write(5 * PAGE_SIZE, &[7; 4097]).unwrap();
+        assert_eq!(
+            m.private_runs(0, 8 * PAGE_SIZE).unwrap(),
+            vec![(2 * PAGE_SIZE, PAGE_SIZE), (5 * PAGE_SIZE, 2 * PAGE_SIZE)]
+        );
+        let runs = m.private_runs(0, 8 * PAGE_SIZE).unwrap();
+        assert_eq!(
+            m.first_nonzero_word_in(&runs, 3 * PAGE_SIZE, 8 * PAGE_SIZE)
+                .unwrap(),
+            Some(5 * PAGE_SIZE)
+        );
+        m.discard(0, 8 * PAGE_SIZE).unwrap();
+        assert_eq!(m.private_runs(0, 8 * PAGE_SIZE).unwrap(), vec![]);
+        m.read(2 * PAGE_SIZE + 5, &mut out[..1]).unwrap();
+        assert_eq!(out[0], 0);
+        // Clearing a page that reads as zero gives it no private copy.
+        assert_eq!(m.clear(0, 8 * PAGE_SIZE).unwrap(), 0);
+        assert_eq!(m.private_runs(0, 8 * PAGE_SIZE).unwrap(), vec![]);
     }
 
     #[test]

@@ -176,12 +176,23 @@ mod tests {
             let perm = perms[(page / PAGE_SIZE) as usize];
             assert_eq!(e & PRESENT != 0, perm.access != Access::None, "{page:#x}");
             if e & PRESENT != 0 {
-                let mask = if e & LARGE != 0 { !(LARGE_PAGE_SIZE - 1) } else { !(PAGE_SIZE - 1) };
+                let mask = if e & LARGE != 0 {
+                    !(LARGE_PAGE_SIZE - 1)
+                } else {
+                    !(PAGE_SIZE - 1)
+                };
                 assert_eq!(e & 0x000f_ffff_ffff_f000 & mask, page & mask, "{page:#x}");
-                assert_eq!(e & WRITABLE != 0, perm.access == Access::ReadWrite, "{page:#x}");
+                assert_eq!(
+                    e & WRITABLE != 0,
+                    perm.access == Access::ReadWrite,
+                    "{page:#x}"
+                );
             }
         }
-        let used = t.chunks(PAGE_SIZE as usize).filter(|p| p.iter().any(|&b| b != 0)).count();
+        let used = t
+            .chunks(PAGE_SIZE as usize)
+            .filter(|p| p.iter().any(|&b| b != 0))
+            .count();
         assert!(used <= 12, "{used} page-table pages in use");
     }
 
@@ -217,7 +228,11 @@ mod tests {
             "tables unmapped"
         );
         let stack = walk(&t, &layout, layout.gva_stack_limit);
-        assert_eq!(stack & (PRESENT | LARGE), PRESENT, "the stack's edge needs 4 KiB leaves");
+        assert_eq!(
+            stack & (PRESENT | LARGE),
+            PRESENT,
+            "the stack's edge needs 4 KiB leaves"
+        );
         let doorbell = walk(&t, &layout, GPA_DOORBELL + 16);
         assert_eq!(doorbell & 0x000f_ffff_ffe0_0000, GPA_DOORBELL);
         assert_ne!(doorbell & LARGE, 0);

@@ -209,7 +209,11 @@ fn dirty_pages(vm: &Vm) -> Result<Vec<(u64, u64)>, KvmError> {
         while bits != 0 {
             let bit = u64::from(bits.trailing_zeros());
             bits &= bits - 1;
-            push_run(&mut ranges, (word_index as u64 * 64 + bit) * PAGE_SIZE, PAGE_SIZE);
+            push_run(
+                &mut ranges,
+                (word_index as u64 * 64 + bit) * PAGE_SIZE,
+                PAGE_SIZE,
+            );
         }
     }
     Ok(ranges)
@@ -246,8 +250,16 @@ fn runtime_ranges(
     for (start, size, hint) in [
         (l.gva_heap, c.heap_size_bytes, status.heap_high_water_gva),
         (l.gva_input, c.input_size_bytes, status.input_high_water_gva),
-        (l.gva_output, c.output_size_bytes, status.output_high_water_gva),
-        (l.gva_linear_memory, c.linear_memory_size_bytes, status.linear_memory_high_water_gva),
+        (
+            l.gva_output,
+            c.output_size_bytes,
+            status.output_high_water_gva,
+        ),
+        (
+            l.gva_linear_memory,
+            c.linear_memory_size_bytes,
+            status.linear_memory_high_water_gva,
+        ),
     ] {
         let floor = snapshot.data_end(start, start + size);
         ranges.push(prefix(start, size, hint.max(floor)));
@@ -265,18 +277,11 @@ fn stack_range(memory: &GuestMemory, snapshot: &Snapshot) -> Result<(u64, u64), 
     let l = &snapshot.layout;
     let snapshot_low = snapshot.stack_low_water_gva;
     let scan_from = l.gva_stack_limit + STACK_COOKIE_SIZE_BYTES;
-    let mut now_low = snapshot_low;
     let first_page = page_down(scan_from);
-    for (gpa, len) in memory.private_runs(first_page, page_up(snapshot_low) - first_page)? {
-        let from = gpa.max(scan_from);
-        let to = (gpa + len).min(snapshot_low);
-        if from < to
-            && let Some(found) = memory.first_nonzero_word(from, to - from)?
-        {
-            now_low = found;
-            break;
-        }
-    }
+    let private = memory.private_runs(first_page, page_up(snapshot_low) - first_page)?;
+    let now_low = memory
+        .first_nonzero_word_in(&private, scan_from, snapshot_low)?
+        .unwrap_or(snapshot_low);
     let low = page_down(now_low);
     Ok((low, l.gva_stack_top - low))
 }
@@ -325,7 +330,10 @@ mod tests {
         }
         assert!("full-copy".parse::<RestoreStrategy>().is_err());
         assert_eq!(
-            RestoreStrategy::ALL.iter().filter(|s| s.trusts_guest()).count(),
+            RestoreStrategy::ALL
+                .iter()
+                .filter(|s| s.trusts_guest())
+                .count(),
             1
         );
     }

@@ -19,8 +19,8 @@ use crate::host_functions::HostFunctions;
 use crate::image::GuestImage;
 use crate::memory::{GuestMemory, MemoryError};
 use crate::paging;
-use crate::restore::{self, RestoreError, RestoreStats};
 use crate::restore::RestoreStrategy;
+use crate::restore::{self, RestoreError, RestoreStats};
 use crate::snapshot::{CaptureState, Snapshot, SnapshotError};
 use crate::vm::{Hypervisor, KvmError, Vm};
 
@@ -221,7 +221,9 @@ impl UninitSandbox {
             cookie: self.cookie,
         })?;
         // From here on this sandbox, like every other, shares the snapshot's pages.
-        snapshot.remap(&mut vm.memory).map_err(SnapshotError::Memory)?;
+        snapshot
+            .remap(&mut vm.memory)
+            .map_err(SnapshotError::Memory)?;
         vm.memory.take_host_writes();
         if vm.dirty_log {
             vm.take_dirty_log()?;

@@ -23,7 +23,6 @@ use crate::image::GuestImage;
 use crate::memory::{GuestMemory, MemoryError};
 use crate::pages::{PageStore, push_run};
 
-
 /// Zero pages between two own pages that are stored rather than left as a gap (one mapping
 /// fewer per sandbox for at most this many pages of shared memory).
 const GAP_FILL_PAGES: u64 = 8;
@@ -81,7 +80,11 @@ impl ImagePages {
         let mut runs = Vec::new();
         let mut pages: Vec<Vec<u8>> = Vec::new();
         let mut offset = 0;
-        for s in image.segments.iter().filter(|s| s.access != Access::ReadWrite) {
+        for s in image
+            .segments
+            .iter()
+            .filter(|s| s.access != Access::ReadWrite)
+        {
             let mut bytes = s.data.clone();
             bytes.resize(s.size_bytes as usize, 0);
             runs.push(PageRun {
@@ -175,7 +178,11 @@ fn own_runs(
     size: u64,
     image_runs: &[PageRun],
 ) -> Result<Vec<(u64, u64)>, MemoryError> {
-    let covered = |gpa: u64| image_runs.iter().any(|r| gpa >= r.gpa && gpa < r.gpa + r.len);
+    let covered = |gpa: u64| {
+        image_runs
+            .iter()
+            .any(|r| gpa >= r.gpa && gpa < r.gpa + r.len)
+    };
     let mut runs: Vec<(u64, u64)> = Vec::new();
     for (gpa, len) in memory.private_runs(0, size)? {
         for page in (gpa..gpa + len).step_by(PAGE_SIZE as usize) {
@@ -239,16 +246,9 @@ impl Snapshot {
         runs.sort_by_key(|r| r.gpa);
         let layout = &state.layout;
         let scan_from = layout.gva_stack_limit + STACK_COOKIE_SIZE_BYTES;
-        let mut stack_low_water_gva = layout.gva_stack_top;
-        for &(gpa, len) in &own {
-            let (from, to) = (gpa.max(scan_from), (gpa + len).min(layout.gva_stack_top));
-            if from < to
-                && let Some(found) = memory.first_nonzero_word(from, to - from)?
-            {
-                stack_low_water_gva = found;
-                break;
-            }
-        }
+        let stack_low_water_gva = memory
+            .first_nonzero_word_in(&own, scan_from, layout.gva_stack_top)?
+            .unwrap_or(layout.gva_stack_top);
         Ok(Self {
             own: store,
             image_pages,
@@ -268,7 +268,8 @@ impl Snapshot {
         let image_pages = ImagePages::of(&parts.image).map_err(|_| "image pages")?;
         check_runs(&parts.runs, &parts.layout, &image_pages, parts.own.len())?;
         let top = parts.layout.gva_stack_top;
-        if parts.stack_low_water_gva > top || parts.stack_low_water_gva < parts.layout.gva_stack_limit
+        if parts.stack_low_water_gva > top
+            || parts.stack_low_water_gva < parts.layout.gva_stack_limit
         {
             return Err("stack low-water mark outside the stack");
         }

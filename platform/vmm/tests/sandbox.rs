@@ -294,7 +294,10 @@ fn restore_is_bit_identical(strategy: RestoreStrategy) {
         let private = sb.private_bytes().unwrap();
         if pages == 1024 {
             assert!(stats.discarded, "{strategy}: {stats:?}");
-            assert!(private < 64 << 10, "{strategy}: {private} bytes kept after a big call");
+            assert!(
+                private < 64 << 10,
+                "{strategy}: {private} bytes kept after a big call"
+            );
         }
     }
     // And after a fault (which `runtime-ranges` does not trust), too.
@@ -333,7 +336,10 @@ fn restore_runtime_ranges_is_bit_identical() {
 fn liar_keeps_nothing(strategy: RestoreStrategy) -> bool {
     let mut sb = sandbox_with(strategy);
     let secret = 0x5EC2_E7F1_1A7E_0001u64;
-    assert_eq!(sb.call("plant", &[Value::U64(secret)]).unwrap(), Value::Void);
+    assert_eq!(
+        sb.call("plant", &[Value::U64(secret)]).unwrap(),
+        Value::Void
+    );
     let Value::Bytes(words) = sb.call("peek", &[]).unwrap() else {
         panic!("peek returns bytes")
     };

@@ -2,14 +2,26 @@
 //! size (shared pages split between their mappers, anonymous, file and shmem pages together),
 //! never `RssAnon` alone. And distinct modules from one source, so nothing is shared by a cache.
 
-/// Proportional set size of process `pid` (`None`: this one), in bytes, from `smaps_rollup`.
-pub fn pss_bytes(pid: Option<u32>) -> u64 {
+fn smaps_rollup(pid: Option<u32>) -> String {
     let path = match pid {
         Some(p) => format!("/proc/{p}/smaps_rollup"),
         None => "/proc/self/smaps_rollup".to_string(),
     };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    kib_field(&text, "Pss:") * 1024
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+/// Proportional set size of process `pid` (`None`: this one), in bytes, from `smaps_rollup`.
+pub fn pss_bytes(pid: Option<u32>) -> u64 {
+    kib_field(&smaps_rollup(pid), "Pss:") * 1024
+}
+
+/// The anonymous and shmem part of the proportional set size (private and copied pages, and
+/// snapshot memfds), in bytes: what functions and sandboxes add. It leaves out the file-backed
+/// part (the binary and its libraries), which does not grow with functions but whose share
+/// moves whenever another process maps or unmaps the same binary, as the other test servers do.
+pub fn pss_anon_shmem_bytes(pid: Option<u32>) -> u64 {
+    let text = smaps_rollup(pid);
+    (kib_field(&text, "Pss_Anon:") + kib_field(&text, "Pss_Shmem:")) * 1024
 }
 
 /// Resident set of process `pid` (`None`: this one): anonymous + file + shmem, in bytes.

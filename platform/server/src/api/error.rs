@@ -77,6 +77,17 @@ impl ApiError {
         )
     }
 
+    /// 503 for a call or deploy that does not fit the node's memory budget.
+    pub fn memory_exhausted() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "memory_exhausted",
+            "the node has no memory left for this within its budget; retry shortly",
+        );
+        e.retry_after_s = Some(5);
+        e
+    }
+
     /// 413 for a body over a limit.
     pub fn too_large(what: &str, limit_bytes: u64) -> Self {
         Self::new(
@@ -118,7 +129,10 @@ impl From<StoreError> for ApiError {
 
 impl From<LoadError> for ApiError {
     fn from(e: LoadError) -> Self {
-        Self::internal("loading the function", &e)
+        match e {
+            LoadError::MemoryExhausted => Self::memory_exhausted(),
+            e => Self::internal("loading the function", &e),
+        }
     }
 }
 
@@ -145,6 +159,7 @@ impl ApiError {
                 e
             }
             Failure::Load(e) => e.into(),
+            Failure::MemoryExhausted => Self::memory_exhausted(),
             Failure::Invoke(e) => Self::internal("running the function", &e),
         }
     }

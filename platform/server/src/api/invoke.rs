@@ -309,7 +309,7 @@ async fn run(state: SharedState, call: Call) -> Response {
             ApiError::too_large("the request body", limit_bytes).into_response()
         }
         Err(f) => {
-            let label = if matches!(f, Failure::Overloaded { .. }) {
+            let label = if matches!(f, Failure::Overloaded { .. } | Failure::MemoryExhausted) {
                 "overloaded"
             } else {
                 "error"

@@ -1,0 +1,189 @@
+//! What functions and sandboxes cost the `flint serve` process, measured as an operator would
+//! (its proportional set size, shared pages split; here its anonymous and shmem part, since the
+//! file part is the binary, shared with the other test servers that come and go), and the
+//! memory budget at work. The bounds carry margin over the figures in `docs/BENCHMARKS.md` (from
+//! `cargo bench -p flint-runtime --bench memory`), so a regression fails here.
+
+use std::time::Instant;
+
+use flint_test_modules::c_module;
+use flint_test_modules::memory::{distinct, pss_anon_shmem_bytes as pss_bytes};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{Backend, Server, metric};
+
+/// Distinct functions deployed in the per-function measurement.
+const FUNCTIONS: u64 = 200;
+
+fn kib(bytes: i64) -> i64 {
+    bytes / 1024
+}
+
+/// The server's memory once what a call leaves behind it (the restore after the answer, the
+/// invocation records written in batches) has settled.
+fn settled_bytes(s: &Server) -> i64 {
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    pss_bytes(Some(s.pid())) as i64
+}
+
+pub fn memory_per_function_and_after_faults(b: Backend) {
+    let s = Server::start_with(b, &["--max-concurrency", "16"]);
+    let hello = c_module("hello");
+    // Warm-up: the guest image's shared pages, the engine and the first pool are paid once.
+    for name in ["warm-a", "warm-b"] {
+        assert_eq!(
+            s.deploy(name, &hello, &json!({})).status(),
+            StatusCode::CREATED
+        );
+        assert_eq!(s.invoke(name, b"x").status(), StatusCode::OK);
+    }
+    let before = settled_bytes(&s);
+    let mut deploy_ms = Vec::new();
+    for i in 0..FUNCTIONS {
+        let name = format!("f{i}");
+        let started = Instant::now();
+        let r = s.deploy(&name, &distinct(&hello, i), &json!({}));
+        deploy_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(r.status(), StatusCode::CREATED, "deploy {name}");
+        let r = s.invoke(&name, b"memory");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().unwrap().starts_with("hello"));
+    }
+    let per_function = (settled_bytes(&s) - before) / FUNCTIONS as i64;
+    deploy_ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "{b:?}: {} KiB per deployed and invoked function; deploy median {:.1} ms",
+        kib(per_function),
+        deploy_ms[deploy_ms.len() / 2]
+    );
+    assert!(
+        per_function <= 1 << 20,
+        "a function costs {} KiB (target: at most 1 MiB)",
+        kib(per_function)
+    );
+
+    // A looping function timed out at its max concurrency: its idle sandboxes stay small.
+    // Rounds on another function first start the server's worker threads (whose stacks and
+    // allocator arenas are not the sandboxes' cost).
+    let concurrency = 16;
+    let cfg = json!({"timeout_ms": 200, "max_concurrency": concurrency});
+    let time_out_all = |name: &str| {
+        std::thread::scope(|scope| {
+            for _ in 0..concurrency {
+                scope.spawn(|| {
+                    assert_eq!(s.invoke(name, b"").status(), StatusCode::GATEWAY_TIMEOUT);
+                });
+            }
+        })
+    };
+    let spin = c_module("loop");
+    for name in ["spin-warm", "spin"] {
+        assert_eq!(
+            s.deploy(name, &distinct(&spin, name.len() as u64), &cfg)
+                .status(),
+            StatusCode::CREATED
+        );
+    }
+    // Two rounds, so that every worker thread (and its allocator arena) exists even if the
+    // first round's calls did not all overlap.
+    time_out_all("spin-warm");
+    time_out_all("spin-warm");
+    let before = settled_bytes(&s);
+    time_out_all("spin");
+    let per_timed_out = (settled_bytes(&s) - before) / i64::from(concurrency);
+    let idle = metric(
+        &s.metrics(),
+        r#"flint_sandboxes{function="spin",state="idle"}"#,
+    );
+    assert_eq!(
+        idle,
+        Some(f64::from(concurrency)),
+        "every timed-out sandbox is kept"
+    );
+    eprintln!(
+        "{b:?}: {} KiB per idle sandbox after a timeout",
+        kib(per_timed_out)
+    );
+    assert!(
+        per_timed_out <= 256 << 10,
+        "a timed-out sandbox costs {} KiB (target: at most 256 KiB)",
+        kib(per_timed_out)
+    );
+
+    // A function whose calls allocate until refused, three times, deploy included.
+    let before = settled_bytes(&s);
+    let cfg = json!({"timeout_ms": 20000});
+    assert_eq!(
+        s.deploy("bomb", &c_module("bomb"), &cfg).status(),
+        StatusCode::CREATED
+    );
+    for _ in 0..3 {
+        let r = s.invoke("bomb", b"");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().unwrap().starts_with("blocks="));
+    }
+    let bombed = settled_bytes(&s) - before;
+    eprintln!(
+        "{b:?}: {} KiB for a function after three memory bombs",
+        kib(bombed)
+    );
+    assert!(
+        bombed <= 3 << 19,
+        "a function after three memory bombs costs {} KiB (target: at most 1.5 MiB)",
+        kib(bombed)
+    );
+}
+
+pub fn memory_budget_evicts_and_refuses(b: Backend) {
+    // Small functions (1 MiB of linear memory: a call may write about 36 MiB), a budget that
+    // holds one busy sandbox and a couple of dozen idle functions.
+    let s = Server::start_with(b, &["--memory-budget", "44MiB"]);
+    let hello = c_module("hello");
+    let small = json!({"memory_limit_mb": 1});
+    let count = 40;
+    for i in 0..count {
+        let r = s.deploy(&format!("s{i}"), &distinct(&hello, 10_000 + i), &small);
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "deploy s{i} within the budget"
+        );
+    }
+    // Every function still answers (the evicted come back from the disk cache).
+    for i in 0..count {
+        let r = s.invoke(&format!("s{i}"), b"again");
+        let status = r.status();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "s{i} is invocable: {}",
+            r.text().unwrap()
+        );
+    }
+    let m = s.metrics();
+    let evicted = metric(&m, r#"flint_memory_evictions_total{kind="function"}"#).unwrap();
+    assert!(
+        evicted > 0.0,
+        "functions were evicted to stay within the budget"
+    );
+    let budget = metric(&m, "flint_memory_budget_bytes").unwrap();
+    assert_eq!(budget, f64::from(44u32 << 20));
+    let held: f64 = ["snapshots", "idle_sandboxes", "busy_sandboxes"]
+        .iter()
+        .map(|k| metric(&m, &format!(r#"flint_memory_bytes{{kind="{k}"}}"#)).unwrap())
+        .sum();
+    assert!(
+        held <= budget,
+        "{held} bytes held over a budget of {budget}"
+    );
+
+    // A function whose sandbox alone is larger than the budget is refused, clearly.
+    let r = s.deploy("huge", &hello, &json!({"memory_limit_mb": 64}));
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().get("retry-after").is_some());
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["error"]["code"], "memory_exhausted", "{body}");
+    assert!(metric(&s.metrics(), "flint_memory_rejections_total").unwrap() >= 1.0);
+    assert_eq!(s.invoke("s0", b"still").status(), StatusCode::OK);
+}
