@@ -134,6 +134,7 @@ impl Prepared {
             snapshot_hold: self.snapshot_hold,
             idle: Mutex::new(vec![(self.sandbox, self.sandbox_hold)]),
             waiting: AtomicUsize::new(0),
+            retired: Default::default(),
             last_used_ms: AtomicI64::new(crate::store::now_ms()),
         })
     }
@@ -160,6 +161,8 @@ pub struct Pool {
     idle: Mutex<Vec<(ReadySandbox, Hold)>>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
+    /// Set when the function is deleted (see [`Pool::update_gauges`]).
+    retired: std::sync::atomic::AtomicBool,
     /// When an invocation last took a sandbox (Unix ms).
     last_used_ms: AtomicI64,
 }
@@ -200,14 +203,30 @@ impl Pool {
         extra
     }
 
-    fn put_idle(&self, sandbox: ReadySandbox, hold: Hold, max_idle: usize) -> bool {
+    fn put_idle(&self, sandbox: ReadySandbox, hold: Hold, max_idle: usize) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < max_idle {
             idle.push((sandbox, hold));
-            true
-        } else {
-            false
         }
+    }
+
+    /// Sets the idle gauge and moves the busy one by `busy_delta`, unless the function was
+    /// deleted (its series are gone and must stay gone). Under the idle lock, so a deletion
+    /// ([`Pool::retire`]) is either before (and this does nothing) or after (and removes it).
+    fn update_gauges(&self, metrics: &Metrics, busy_delta: i64) {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if self.retired.load(Ordering::Relaxed) {
+            return;
+        }
+        let gauge = |state: &str| metrics.sandboxes.with_label_values(&[&self.name, state]);
+        gauge("idle").set(idle.len() as i64);
+        gauge("busy").add(busy_delta);
+    }
+
+    /// Marks the function deleted: no more gauge updates from calls still running.
+    fn retire(&self) {
+        let _idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        self.retired.store(true, Ordering::Relaxed);
     }
 
     fn idle_count(&self) -> usize {
@@ -463,6 +482,14 @@ impl Scheduler {
         lock_err(self.pools.write()).remove(name);
     }
 
+    /// Forgets a deleted function: its pool goes, and calls still running on it stop updating
+    /// its metrics (call before removing its series).
+    pub fn remove(&self, name: &str) {
+        if let Some(pool) = lock_err(self.pools.write()).remove(name) {
+            pool.retire();
+        }
+    }
+
     /// The pool currently serving `name`, if loaded.
     pub fn loaded(&self, name: &str) -> Option<Arc<Pool>> {
         lock_err(self.pools.read()).get(name).cloned()
@@ -580,12 +607,8 @@ fn run_in_sandbox(
     request: Request,
     answer: oneshot::Sender<Result<Response, Failure>>,
 ) {
-    let gauge = |state: &str| metrics.sandboxes.with_label_values(&[&pool.name, state]);
     let mut sandbox = match pool.take_idle() {
-        Some(sb) => {
-            gauge("idle").dec();
-            sb
-        }
+        Some(sb) => sb,
         None => match runtime.spawn(
             pool.snapshot.clone(),
             &pool.config,
@@ -599,20 +622,18 @@ fn run_in_sandbox(
             }
         },
     };
-    gauge("busy").inc();
+    pool.update_gauges(metrics, 1);
     let result = invoke(&mut sandbox, &pool.config, &request);
     let _ = answer.send(result.map_err(Failure::Invoke));
     let restored = sandbox.restore();
-    gauge("busy").dec();
     if let Ok(stats) = restored {
         metrics
             .restore_duration
             .observe(stats.duration.as_secs_f64());
         let hold = idle_hold(budget, &sandbox, Some(&stats));
-        if pool.put_idle(sandbox, hold, max_idle) {
-            gauge("idle").inc();
-        }
+        pool.put_idle(sandbox, hold, max_idle);
     }
+    pool.update_gauges(metrics, -1);
     debug_assert!(pool.idle_count() <= max_idle);
 }
 

@@ -308,7 +308,7 @@ pub async fn delete(
     if !state.store.delete_function(&name).await? {
         return Err(ApiError::function_not_found(&name));
     }
-    state.scheduler.evict(&name);
+    state.scheduler.remove(&name);
     state.metrics.forget_function(&name);
     refresh_routes(&state).await?;
     tracing::info!(function = %name, "deleted");
