@@ -2,7 +2,7 @@
 //! exposes the path of the resulting ELF to the crate as `FLINT_GUEST_ELF`.
 //!
 //! The nested `cargo build` runs on every build of this crate whose inputs changed (the guest's
-//! sources, its manifest, the ABI crate); cargo's own freshness check inside it decides what to
+//! sources, its manifest, the ABI and WASI crates it links); cargo's own freshness check inside it decides what to
 //! recompile, so a stale guest is never embedded silently. It uses one target directory beside
 //! the host's (`<target>/flint-guest`), shared by every host profile.
 
@@ -29,11 +29,13 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", guest.join(watched).display());
     }
-    for watched in ["src", "Cargo.toml"] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            root.join("platform/abi").join(watched).display()
-        );
+    for dependency in ["platform/abi", "platform/wasi"] {
+        for watched in ["src", "Cargo.toml"] {
+            println!(
+                "cargo:rerun-if-changed={}",
+                root.join(dependency).join(watched).display()
+            );
+        }
     }
     println!("cargo:rerun-if-env-changed=FLINT_GUEST_TARGET_DIR");
 

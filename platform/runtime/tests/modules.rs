@@ -288,3 +288,18 @@ fn a_call_that_allocates_everything_finishes_and_leaves_nothing_behind() {
         assert_eq!(sb.diff_from_snapshot(), Vec::<u64>::new(), "bit-identical");
     }
 }
+
+#[test]
+fn random_get_past_linear_memory_is_efault_without_allocating() {
+    // Asks for almost 4 GiB of random bytes into a 64 KiB memory, and exits with the errno.
+    let wat = r#"(module
+        (import "wasi_snapshot_preview1" "random_get" (func $r (param i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (call $exit (call $r (i32.const 0) (i32.const -16)))))"#;
+    let config = FunctionConfig::default();
+    let mut sb = boot_with(&wat::parse_str(wat).unwrap(), &config);
+    let r = run(&mut sb, &config, Request::default());
+    assert_eq!(r.result.trap, None, "{}", r.result.trap_message);
+    assert_eq!(r.result.exit_code, 21, "EFAULT");
+}

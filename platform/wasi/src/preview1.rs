@@ -199,13 +199,15 @@ fn filestat<T: WasiView>(caller: &mut Caller<'_, T>, fd: i32, ptr: i32) -> Resul
 
 fn random_get<T: WasiView>(caller: &mut Caller<'_, T>, buf: i32, len: i32) -> Result<i32, Fault> {
     let m = mem(caller)?;
-    let mut bytes = alloc::vec![0u8; len as u32 as usize];
+    let len = len as u32 as usize;
+    // Checked before allocating: the length is the guest's, the buffer must fit its memory.
     if (buf as u32 as usize)
-        .checked_add(bytes.len())
+        .checked_add(len)
         .is_none_or(|e| e > m.data_size(&*caller))
     {
         return Err(Fault);
     }
+    let mut bytes = alloc::vec![0u8; len];
     caller.data_mut().wasi().rng.fill_bytes(&mut bytes);
     memory::write(&m, &mut *caller, buf, &bytes)?;
     Ok(SUCCESS)
