@@ -347,16 +347,14 @@ impl Scheduler {
                 break;
             }
         }
-        Err(()).map_err(|()| {
-            self.metrics.memory_rejections.inc();
-            tracing::warn!(
-                bytes,
-                used = self.budget.used_bytes(),
-                limit = self.budget.limit_bytes(),
-                "memory budget exhausted"
-            );
-            Failure::MemoryExhausted
-        })
+        self.metrics.memory_rejections.inc();
+        tracing::warn!(
+            bytes,
+            used = self.budget.used_bytes(),
+            limit = self.budget.limit_bytes(),
+            "memory budget exhausted"
+        );
+        Err(Failure::MemoryExhausted)
     }
 
     /// Evicts until `bytes` fit: idle sandboxes of the least recently used functions first,
@@ -373,10 +371,7 @@ impl Scheduler {
         for pool in &pools {
             while !self.budget.fits(bytes) && pool.evict_one_idle() {
                 evicted("idle_sandbox");
-                self.metrics
-                    .sandboxes
-                    .with_label_values(&[&pool.name, "idle"])
-                    .set(pool.idle_count() as i64);
+                pool.update_gauges(&self.metrics, 0);
             }
         }
         for pool in pools {
@@ -469,11 +464,7 @@ impl Scheduler {
     /// Makes `pool` the one serving its function.
     pub fn install(&self, pool: Arc<Pool>) {
         self.metrics.register_function(&pool.name);
-        let idle = pool.idle_count() as i64;
-        self.metrics
-            .sandboxes
-            .with_label_values(&[&pool.name, "idle"])
-            .set(idle);
+        pool.update_gauges(&self.metrics, 0);
         lock_err(self.pools.write()).insert(pool.name.clone(), pool);
     }
 
@@ -501,10 +492,7 @@ impl Scheduler {
         for pool in pools {
             let dropped = pool.trim(idle_for.as_millis() as i64);
             if dropped > 0 {
-                self.metrics
-                    .sandboxes
-                    .with_label_values(&[&pool.name, "idle"])
-                    .set(pool.idle_count() as i64);
+                pool.update_gauges(&self.metrics, 0);
                 tracing::debug!(function = %pool.name, dropped, "freed idle sandboxes");
             }
         }
