@@ -27,8 +27,7 @@ pub struct MemoryKvStore {
 
 impl MemoryKvStore {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Vec<u8>>> {
-        // Every operation is a single map call, so a poisoned lock holds a consistent map.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+        flint_vmm::sync::lock(&self.map)
     }
 }
 

@@ -85,14 +85,6 @@ impl CallError {
     pub fn needs_full_restore(&self) -> bool {
         !matches!(self, CallError::Guest(e) if e.code != ErrorCode::GuestPanic)
     }
-
-    /// The fault, if this is one.
-    pub fn fault(&self) -> Option<&Fault> {
-        match self {
-            CallError::Fault(f) => Some(f),
-            _ => None,
-        }
-    }
 }
 
 /// Whether a run is the boot or a call (the boot returns no value).

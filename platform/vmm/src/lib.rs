@@ -30,6 +30,7 @@ pub mod restore;
 pub mod sandbox;
 pub mod snapshot;
 mod snapshot_file;
+pub mod sync;
 pub mod vm;
 mod watchdog;
 

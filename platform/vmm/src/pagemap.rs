@@ -100,11 +100,7 @@ pub fn private_runs(hva: u64, len: u64) -> Result<Vec<(u64, u64)>, PagemapError>
             return Err(PagemapError::Scan(std::io::Error::last_os_error()));
         }
         for r in &regions[..n as usize] {
-            let (off, l) = (r.start - hva, r.end - r.start);
-            match out.last_mut() {
-                Some((s, sl)) if *s + *sl == off => *sl += l,
-                _ => out.push((off, l)),
-            }
+            crate::pages::push_run(&mut out, r.start - hva, r.end - r.start);
         }
         if arg.walk_end <= start {
             break;

@@ -189,9 +189,9 @@ pub(crate) fn restore(
             vm.memory.discard(gpa, len)?;
         }
     }
-    vm.set_fpu(&snapshot.fpu)?;
+    vm.set_fpu(&snapshot.cpu.fpu)?;
     if after_fault {
-        vm.set_sregs(&snapshot.sregs)?;
+        vm.set_sregs(&snapshot.cpu.sregs)?;
     }
     Ok(RestoreStats {
         strategy: used,

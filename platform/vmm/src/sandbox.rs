@@ -21,7 +21,7 @@ use crate::memory::{GuestMemory, MemoryError};
 use crate::paging;
 use crate::restore::RestoreStrategy;
 use crate::restore::{self, RestoreError, RestoreStats};
-use crate::snapshot::{CaptureState, Snapshot, SnapshotError};
+use crate::snapshot::{CaptureState, CpuState, Snapshot, SnapshotError};
 use crate::vm::{Hypervisor, KvmError, Vm};
 
 /// How a sandbox is built and run.
@@ -216,9 +216,11 @@ impl UninitSandbox {
             memory: &vm.memory,
             layout: self.parts.layout,
             image: self.parts.image.clone(),
-            sregs: vm.get_sregs()?,
-            fpu: vm.get_fpu()?,
-            cookie: self.cookie,
+            cpu: CpuState {
+                sregs: vm.get_sregs()?,
+                fpu: vm.get_fpu()?,
+                cookie: self.cookie,
+            },
         })?;
         // From here on this sandbox, like every other, shares the snapshot's pages.
         snapshot
@@ -293,8 +295,8 @@ impl ReadySandbox {
         }
         let memory = snapshot.map_private()?;
         let vm = Vm::new(hv, memory, config.restore.needs_dirty_log())?;
-        vm.set_sregs(&snapshot.sregs)?;
-        vm.set_fpu(&snapshot.fpu)?;
+        vm.set_sregs(&snapshot.cpu.sregs)?;
+        vm.set_fpu(&snapshot.cpu.fpu)?;
         if vm.dirty_log {
             vm.take_dirty_log()?;
         }
@@ -338,7 +340,7 @@ impl ReadySandbox {
         self.needs_restore = true;
         let seed = random::<32>().map_err(CallError::Build)?;
         let result = crate::call::call(&mut self.parts, name, args, seed).and_then(|v| {
-            crate::call::check_cookie(&self.parts, &self.snapshot.cookie).map(|()| v)
+            crate::call::check_cookie(&self.parts, &self.snapshot.cpu.cookie).map(|()| v)
         });
         if matches!(&result, Err(e) if e.needs_full_restore()) {
             self.faulted = true;

@@ -122,12 +122,8 @@ pub struct Snapshot {
     pub layout: Layout,
     /// The guest runtime image it runs.
     pub image: Arc<GuestImage>,
-    /// Special registers to restore after a fault.
-    pub sregs: kvm_sregs,
-    /// FPU/SSE state every call starts from.
-    pub fpu: kvm_fpu,
-    /// The stack cookie the guest must leave alone.
-    pub cookie: [u8; 16],
+    /// The vCPU state every call starts from.
+    pub cpu: CpuState,
     /// Lowest non-zero stack word above the cookie (the stack top if none): below it the
     /// snapshot's stack is all zeros.
     pub stack_low_water_gva: u64,
@@ -143,6 +139,17 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
+/// The vCPU state a snapshot keeps (memory aside).
+#[derive(Clone, Copy)]
+pub struct CpuState {
+    /// Special registers, restored after a fault.
+    pub sregs: kvm_sregs,
+    /// FPU/SSE state every call starts from.
+    pub fpu: kvm_fpu,
+    /// The stack cookie the guest must leave alone.
+    pub cookie: [u8; 16],
+}
+
 /// What a snapshot is taken of.
 pub struct CaptureState<'a> {
     /// Guest RAM, anonymous (as booted): every page it holds was written.
@@ -151,24 +158,8 @@ pub struct CaptureState<'a> {
     pub layout: Layout,
     /// Its image.
     pub image: Arc<GuestImage>,
-    /// vCPU special registers.
-    pub sregs: kvm_sregs,
-    /// vCPU FPU state.
-    pub fpu: kvm_fpu,
-    /// The stack cookie.
-    pub cookie: [u8; 16],
-}
-
-/// A snapshot's parts, before its runs are checked (see `snapshot_file`).
-pub(crate) struct SnapshotParts {
-    pub own: PageStore,
-    pub runs: Vec<PageRun>,
-    pub layout: Layout,
-    pub image: Arc<GuestImage>,
-    pub sregs: kvm_sregs,
-    pub fpu: kvm_fpu,
-    pub cookie: [u8; 16],
-    pub stack_low_water_gva: u64,
+    /// The vCPU.
+    pub cpu: CpuState,
 }
 
 /// Own pages of `memory`: every page written at boot that is neither zero nor covered by
@@ -255,34 +246,34 @@ impl Snapshot {
             runs,
             layout: state.layout,
             image: state.image,
-            sregs: state.sregs,
-            fpu: state.fpu,
-            cookie: state.cookie,
+            cpu: state.cpu,
             stack_low_water_gva,
         })
     }
 
-    /// Builds a snapshot from parts read back from a file, checking every run against the
-    /// layout and the stores.
-    pub(crate) fn assemble(parts: SnapshotParts) -> Result<Self, &'static str> {
-        let image_pages = ImagePages::of(&parts.image).map_err(|_| "image pages")?;
-        check_runs(&parts.runs, &parts.layout, &image_pages, parts.own.len())?;
-        let top = parts.layout.gva_stack_top;
-        if parts.stack_low_water_gva > top
-            || parts.stack_low_water_gva < parts.layout.gva_stack_limit
+    /// Builds a snapshot read back from a file (`capture`'s fields with runs and a low-water
+    /// mark from outside), checking every run against the layout and the stores.
+    pub(crate) fn assemble(
+        (layout, image, cpu): (Layout, Arc<GuestImage>, CpuState),
+        own: PageStore,
+        runs: Vec<PageRun>,
+        stack_low_water_gva: u64,
+    ) -> Result<Self, &'static str> {
+        let image_pages = ImagePages::of(&image).map_err(|_| "image pages")?;
+        check_runs(&runs, &layout, &image_pages, own.len())?;
+        if stack_low_water_gva > layout.gva_stack_top
+            || stack_low_water_gva < layout.gva_stack_limit
         {
             return Err("stack low-water mark outside the stack");
         }
         Ok(Self {
-            own: parts.own,
+            own,
             image_pages,
-            runs: parts.runs,
-            layout: parts.layout,
-            image: parts.image,
-            sregs: parts.sregs,
-            fpu: parts.fpu,
-            cookie: parts.cookie,
-            stack_low_water_gva: parts.stack_low_water_gva,
+            runs,
+            layout,
+            image,
+            cpu,
+            stack_low_water_gva,
         })
     }
 

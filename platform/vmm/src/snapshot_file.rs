@@ -25,7 +25,7 @@ use kvm_bindings::{kvm_dtable, kvm_fpu, kvm_segment, kvm_sregs};
 
 use crate::image::GuestImage;
 use crate::pages::PageStore;
-use crate::snapshot::{PageRun, Snapshot, SnapshotError, SnapshotParts, Source};
+use crate::snapshot::{CpuState, PageRun, Snapshot, SnapshotError, Source};
 
 const MAGIC: &[u8; 8] = b"FLINTSNP";
 const FORMAT: u32 = 2;
@@ -137,7 +137,7 @@ fn write_header(s: &Snapshot, image_id: u64) -> Vec<u8> {
     ] {
         o.u64(v);
     }
-    o.bytes(&s.cookie);
+    o.bytes(&s.cpu.cookie);
     o.u64(s.stack_low_water_gva);
     o.u64(s.own_bytes());
     o.u32(s.runs().len() as u32);
@@ -147,7 +147,7 @@ fn write_header(s: &Snapshot, image_id: u64) -> Vec<u8> {
         o.u64(r.offset);
         o.bytes(&[matches!(r.source, Source::Own) as u8]);
     }
-    let r = &s.sregs;
+    let r = &s.cpu.sregs;
     for seg in [&r.cs, &r.ds, &r.es, &r.fs, &r.gs, &r.ss, &r.tr, &r.ldt] {
         o.segment(seg);
     }
@@ -159,7 +159,7 @@ fn write_header(s: &Snapshot, image_id: u64) -> Vec<u8> {
     for v in r.interrupt_bitmap {
         o.u64(v);
     }
-    let f = &s.fpu;
+    let f = &s.cpu.fpu;
     for reg in f.fpr.iter().chain(f.xmm.iter()) {
         o.bytes(reg);
     }
@@ -302,16 +302,7 @@ impl Snapshot {
             Ok(())
         })
         .map_err(SnapshotError::File)?;
-        Snapshot::assemble(SnapshotParts {
-            own,
-            runs,
-            layout,
-            image,
-            sregs,
-            fpu,
-            cookie,
-            stack_low_water_gva,
-        })
-        .map_err(invalid)
+        let cpu = CpuState { sregs, fpu, cookie };
+        Snapshot::assemble((layout, image, cpu), own, runs, stack_low_water_gva).map_err(invalid)
     }
 }

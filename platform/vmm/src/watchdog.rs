@@ -78,9 +78,7 @@ fn shared() -> &'static Shared {
 }
 
 fn lock(s: &Shared) -> MutexGuard<'_, State> {
-    // A panic while holding this lock cannot leave the map inconsistent (every operation is a
-    // single insert or remove), so a poisoned lock is still usable.
-    s.state.lock().unwrap_or_else(|e| e.into_inner())
+    crate::sync::lock(&s.state)
 }
 
 fn run() {
@@ -109,11 +107,7 @@ fn run() {
             .min(now + IDLE_TICK);
         state.wake_at = Some(wake);
         let timeout = wake.saturating_duration_since(Instant::now());
-        state = s
-            .cond
-            .wait_timeout(state, timeout)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        state = crate::sync::unpoisoned(s.cond.wait_timeout(state, timeout)).0;
     }
 }
 

@@ -405,7 +405,7 @@ fn snapshots_survive_a_round_trip_through_a_file() {
     loaded.read(0, &mut a);
     original.read(0, &mut b);
     assert!(a == b, "same memory");
-    assert_eq!(loaded.cookie, original.cookie);
+    assert_eq!(loaded.cpu.cookie, original.cpu.cookie);
     let cfg = config(RestoreStrategy::default());
     let mut second = ReadySandbox::from_snapshot(&hv, loaded, cfg, host_functions()).unwrap();
     let args = [Value::String("double".into()), Value::I64(4)];
