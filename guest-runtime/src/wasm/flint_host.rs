@@ -13,19 +13,9 @@ use crate::host;
 /// Sends `flint.*` imports to the host through the doorbell.
 pub struct DoorbellHost;
 
-fn level(l: u32) -> LogLevel {
-    match l {
-        0 => LogLevel::Trace,
-        1 => LogLevel::Debug,
-        2 => LogLevel::Info,
-        3 => LogLevel::Warn,
-        _ => LogLevel::Error,
-    }
-}
-
 impl FlintHost for DoorbellHost {
     fn log(&mut self, l: u32, message: &str) {
-        host::log(level(l), message, "wasm", 0);
+        host::log(LogLevel::from_index(l), message, "wasm", 0);
     }
 
     fn kv_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {

@@ -188,6 +188,36 @@ pub enum LogLevel {
     Error,
 }
 
+impl LogLevel {
+    /// Every level, least severe first (the order of `flint.log`'s level argument).
+    pub const ALL: [LogLevel; 5] = [
+        LogLevel::Trace,
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+    ];
+
+    /// The level's name in logs, records and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    /// The level numbered `n` in [`LogLevel::ALL`]; anything past the end is an error.
+    pub fn from_index(n: u32) -> LogLevel {
+        Self::ALL
+            .get(n as usize)
+            .copied()
+            .unwrap_or(LogLevel::Error)
+    }
+}
+
 /// One log record from the guest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestLogData {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use flint_vmm::RestoreStrategy;
 
+use crate::settings;
+
 /// Flint: WebAssembly functions, each call in its own KVM micro-VM.
 #[derive(Debug, Parser)]
 #[command(name = "flint", version, about)]
@@ -83,11 +85,25 @@ pub struct ServeArgs {
     pub shutdown_grace_s: u64,
 }
 
-/// The commands.
+/// The commands: the server's own, and the client commands that talk to a server.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the server.
     Serve(ServeArgs),
+    /// Management tokens.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// A command for a running server.
+    #[command(flatten)]
+    Client(ClientCommand),
+}
+
+/// The commands that talk to a running server over HTTP.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
     /// Deploys a module as a new version of a function.
     Deploy {
         /// Function name.
@@ -107,11 +123,14 @@ pub enum Command {
         #[arg(long = "route")]
         routes: Vec<String>,
         /// Linear-memory limit in MiB.
-        #[arg(long)]
-        memory_mb: Option<u64>,
+        #[arg(long, default_value_t = settings::DEFAULT_MEMORY_LIMIT_MB)]
+        memory_mb: u64,
         /// Timeout in milliseconds.
-        #[arg(long)]
-        timeout_ms: Option<u64>,
+        #[arg(long, default_value_t = settings::DEFAULT_TIMEOUT_MS)]
+        timeout_ms: u64,
+        /// Invocations running at once; more wait in a bounded queue.
+        #[arg(long, default_value_t = settings::DEFAULT_MAX_CONCURRENCY)]
+        max_concurrency: u32,
         /// Server.
         #[command(flatten)]
         client: ClientArgs,
@@ -161,12 +180,6 @@ pub enum Command {
         /// Server.
         #[command(flatten)]
         client: ClientArgs,
-    },
-    /// Management tokens.
-    Token {
-        /// What to do.
-        #[command(subcommand)]
-        command: TokenCommand,
     },
 }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
-use crate::cli::{ClientArgs, Command};
+use crate::cli::{ClientArgs, ClientCommand};
 
 fn request(c: &ClientArgs, method: reqwest::Method, path: &str) -> RequestBuilder {
     let url = format!("{}{}", c.url.trim_end_matches('/'), path);
@@ -34,9 +34,9 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
 }
 
 /// Runs a client command.
-pub fn run(command: Command) -> anyhow::Result<()> {
+pub fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
-        Command::Deploy {
+        ClientCommand::Deploy {
             name,
             file,
             env,
@@ -45,6 +45,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             routes,
             memory_mb,
             timeout_ms,
+            max_concurrency,
             client,
         } => {
             let module =
@@ -54,14 +55,15 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 let (k, v) = kv.split_once('=').context("--env takes KEY=VALUE")?;
                 env_map.insert(k.to_string(), json!(v));
             }
-            let mut config =
-                json!({ "env": env_map, "args": args, "public": public, "routes": routes });
-            if let Some(m) = memory_mb {
-                config["memory_limit_mb"] = json!(m);
-            }
-            if let Some(t) = timeout_ms {
-                config["timeout_ms"] = json!(t);
-            }
+            let config = json!({
+                "env": env_map,
+                "args": args,
+                "public": public,
+                "routes": routes,
+                "memory_limit_mb": memory_mb,
+                "timeout_ms": timeout_ms,
+                "max_concurrency": max_concurrency,
+            });
             let form = reqwest::blocking::multipart::Form::new()
                 .part(
                     "module",
@@ -75,7 +77,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             )?;
             print_json(&r.json()?)
         }
-        Command::Invoke { name, data, client } => {
+        ClientCommand::Invoke { name, data, client } => {
             let body = match data {
                 Some(d) if d.starts_with('@') => {
                     std::fs::read(&d[1..]).with_context(|| format!("read {}", &d[1..]))?
@@ -95,7 +97,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             std::io::stdout().write_all(&r.bytes()?)?;
             Ok(())
         }
-        Command::List { client } => {
+        ClientCommand::List { client } => {
             let r = check(request(&client, reqwest::Method::GET, "/functions").send()?)?;
             let v: Value = r.json()?;
             for f in v["functions"].as_array().into_iter().flatten() {
@@ -113,7 +115,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Logs {
+        ClientCommand::Logs {
             name,
             limit,
             client,
@@ -140,7 +142,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Rollback {
+        ClientCommand::Rollback {
             name,
             version,
             client,
@@ -156,7 +158,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             )?;
             print_json(&r.json()?)
         }
-        Command::Delete { name, client } => {
+        ClientCommand::Delete { name, client } => {
             check(
                 request(
                     &client,
@@ -168,6 +170,5 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             println!("deleted {name}");
             Ok(())
         }
-        Command::Serve(_) | Command::Token { .. } => bail!("not a client command"),
     }
 }

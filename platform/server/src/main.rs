@@ -16,6 +16,7 @@ mod cache;
 mod cli;
 mod client;
 mod metrics;
+mod outcome;
 mod recorder;
 mod routes;
 mod scheduler;
@@ -57,7 +58,7 @@ fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }),
-        other => client::run(other),
+        Command::Client(command) => client::run(command),
     }
 }
 

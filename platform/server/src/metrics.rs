@@ -1,22 +1,14 @@
 //! Prometheus metrics, registered once in one registry.
 
-use flint_abi::wasm::TrapKind;
+use std::time::Duration;
+
 use flint_vmm::FaultKind;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
-/// Every way an invocation can end, as the `outcome` label.
-pub const OUTCOMES: &[&str] = &[
-    "ok",
-    "exit_nonzero",
-    "trap",
-    "timeout",
-    "fault",
-    "overloaded",
-    "error",
-];
+use crate::outcome::{FaultLabel, Outcome, OutcomeKind};
 
 /// Sandbox states, as the `state` label.
 pub const SANDBOX_STATES: &[&str] = &["idle", "busy"];
@@ -70,14 +62,6 @@ pub const EVICTION_KINDS: &[&str] = &["idle_sandbox", "function"];
 fn must<T>(r: prometheus::Result<T>) -> T {
     // Metric definitions are static: a failure here is a programming error caught by tests.
     r.expect("valid metric definition")
-}
-
-/// Every guest-fault kind label: CPU/VM faults, and traps.
-pub fn fault_kinds() -> Vec<&'static str> {
-    let mut kinds: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
-    kinds.extend(TrapKind::all().map(TrapKind::as_str));
-    kinds.push("guest_panic");
-    kinds
 }
 
 impl Metrics {
@@ -203,13 +187,15 @@ impl Metrics {
 
     /// Creates every per-function series at zero, so they exist from the first deploy.
     pub fn register_function(&self, function: &str) {
-        for outcome in OUTCOMES {
-            self.invocations.with_label_values(&[function, outcome]);
+        for outcome in OutcomeKind::ALL {
+            self.invocations
+                .with_label_values(&[function, outcome.as_str()]);
         }
         self.invocation_duration.with_label_values(&[function]);
         self.stack_guard_violations.with_label_values(&[function]);
-        for kind in fault_kinds() {
-            self.guest_faults.with_label_values(&[function, kind]);
+        for kind in FaultLabel::all() {
+            self.guest_faults
+                .with_label_values(&[function, kind.as_str()]);
         }
         for state in SANDBOX_STATES {
             self.sandboxes.with_label_values(&[function, state]);
@@ -218,24 +204,51 @@ impl Metrics {
 
     /// Drops every per-function series of a deleted function.
     pub fn forget_function(&self, function: &str) {
-        for outcome in OUTCOMES {
-            let _ = self.invocations.remove_label_values(&[function, outcome]);
+        for outcome in OutcomeKind::ALL {
+            let _ = self
+                .invocations
+                .remove_label_values(&[function, outcome.as_str()]);
         }
         let _ = self.invocation_duration.remove_label_values(&[function]);
         let _ = self.stack_guard_violations.remove_label_values(&[function]);
-        for kind in fault_kinds() {
-            let _ = self.guest_faults.remove_label_values(&[function, kind]);
+        for kind in FaultLabel::all() {
+            let _ = self
+                .guest_faults
+                .remove_label_values(&[function, kind.as_str()]);
         }
         for state in SANDBOX_STATES {
             let _ = self.sandboxes.remove_label_values(&[function, state]);
         }
     }
 
+    /// Counts one finished invocation of `function`: its outcome, its latency, and the guest
+    /// fault it was, if any.
+    pub fn record(&self, function: &str, outcome: &Outcome, duration: Duration) {
+        self.invocations
+            .with_label_values(&[function, outcome.kind().as_str()])
+            .inc();
+        self.invocation_duration
+            .with_label_values(&[function])
+            .observe(duration.as_secs_f64());
+        if let Some(fault) = outcome.fault() {
+            self.guest_faults
+                .with_label_values(&[function, fault.as_str()])
+                .inc();
+            if fault == FaultLabel::Vm(FaultKind::StackGuard) {
+                self.stack_guard_violations
+                    .with_label_values(&[function])
+                    .inc();
+            }
+        }
+    }
+
     /// Guest faults of `function` by kind (every kind, zeros included).
     pub fn faults_for(&self, function: &str) -> std::collections::BTreeMap<&'static str, u64> {
-        fault_kinds()
-            .into_iter()
-            .map(|k| (k, self.guest_faults.with_label_values(&[function, k]).get()))
+        FaultLabel::all()
+            .map(|k| {
+                let n = self.guest_faults.with_label_values(&[function, k.as_str()]);
+                (k.as_str(), n.get())
+            })
             .collect()
     }
 

@@ -2,6 +2,8 @@
 
 use std::sync::RwLock;
 
+use flint_vmm::sync::{read, write};
+
 /// Path prefix → function, longest prefix first.
 #[derive(Debug, Default)]
 pub struct RouteTable {
@@ -32,12 +34,12 @@ impl RouteTable {
             .map(|(p, f)| (normalise(&p), f))
             .collect();
         entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
-        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = entries;
+        *write(&self.entries) = entries;
     }
 
     /// The function and prefix serving `path`.
     pub fn lookup(&self, path: &str) -> Option<(String, String)> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = read(&self.entries);
         entries
             .iter()
             .find(|(prefix, _)| matches(prefix, path))
@@ -46,7 +48,7 @@ impl RouteTable {
 
     /// A route in `routes` already served by a function other than `name`.
     pub fn conflict(&self, name: &str, routes: &[String]) -> Option<(String, String)> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = read(&self.entries);
         routes.iter().find_map(|r| {
             let r = normalise(r);
             entries

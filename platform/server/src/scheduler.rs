@@ -12,15 +12,15 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use flint_compiler::ModuleLimits;
-use flint_runtime::{FunctionConfig, InvokeError, KvStore, Request, Response, Runtime, invoke};
+use flint_runtime::{FunctionConfig, InvokeError, Request, Response, Runtime, invoke};
+use flint_vmm::sync::{lock, read, write};
 use flint_vmm::{HostFunctions, ReadySandbox, RestoreStrategy, Snapshot};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::budget::{Hold, MemoryBudget, MemoryKind, SANDBOX_OVERHEAD_BYTES};
 use crate::cache::{ArtifactCache, CacheError};
 use crate::metrics::Metrics;
-use crate::settings::FunctionSettings;
+use crate::settings::{FunctionSettings, SettingsError};
 use crate::store::{Store, StoreError, StoredModule};
 
 /// Scheduler-wide limits.
@@ -38,6 +38,8 @@ pub struct Limits {
     pub restore: RestoreStrategy,
     /// Largest request body (a function's stdin).
     pub max_stdin_bytes: u64,
+    /// Largest module.
+    pub max_module_bytes: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +51,7 @@ impl Default for Limits {
             max_idle_per_function: 16,
             restore: RestoreStrategy::default(),
             max_stdin_bytes: 1 << 20,
+            max_module_bytes: 32 << 20,
         }
     }
 }
@@ -60,8 +63,8 @@ pub enum LoadError {
     #[error("Read the function from the store")]
     Store(#[from] StoreError),
     /// The stored settings are unreadable (a store written by another version of Flint).
-    #[error("Stored settings are invalid: {0}")]
-    Settings(String),
+    #[error("Stored settings are invalid")]
+    Settings(#[from] SettingsError),
     /// Compiling failed.
     #[error("Compile the module")]
     Compile(#[from] CacheError),
@@ -80,8 +83,11 @@ pub enum LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// No such function.
-    #[error("Function not found")]
-    NotFound,
+    #[error("Function {name:?} not found")]
+    NotFound {
+        /// The name asked for.
+        name: String,
+    },
     /// Too many waiting (429) or waited too long (503).
     #[error("Function overloaded")]
     Overloaded {
@@ -100,6 +106,7 @@ pub enum Failure {
 }
 
 /// A finished invocation.
+#[derive(Debug)]
 pub struct Invoked {
     /// The version that ran.
     pub version: i64,
@@ -168,21 +175,16 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// The runtime configuration of this version.
-    pub fn config(&self) -> &FunctionConfig {
-        &self.config
-    }
-
     fn take_idle(&self) -> Option<ReadySandbox> {
         self.last_used_ms
             .store(crate::store::now_ms(), Ordering::Relaxed);
-        let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let taken = lock(&self.idle).pop();
         taken.map(|(sandbox, _hold)| sandbox)
     }
 
     /// Drops the idle sandbox that waited longest; whether there was one.
     fn evict_one_idle(&self) -> bool {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = lock(&self.idle);
         if idle.is_empty() {
             return false;
         }
@@ -197,14 +199,14 @@ impl Pool {
         if quiet < idle_for_ms {
             return 0;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = lock(&self.idle);
         let extra = idle.len().saturating_sub(1);
         idle.truncate(1);
         extra
     }
 
     fn put_idle(&self, sandbox: ReadySandbox, hold: Hold, max_idle: usize) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = lock(&self.idle);
         if idle.len() < max_idle {
             idle.push((sandbox, hold));
         }
@@ -214,7 +216,7 @@ impl Pool {
     /// deleted (its series are gone and must stay gone). Under the idle lock, so a deletion
     /// ([`Pool::retire`]) is either before (and this does nothing) or after (and removes it).
     fn update_gauges(&self, metrics: &Metrics, busy_delta: i64) {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = lock(&self.idle);
         if self.retired.load(Ordering::Relaxed) {
             return;
         }
@@ -225,37 +227,12 @@ impl Pool {
 
     /// Marks the function deleted: no more gauge updates from calls still running.
     fn retire(&self) {
-        let _idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let _idle = lock(&self.idle);
         self.retired.store(true, Ordering::Relaxed);
     }
 
     fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-}
-
-/// A function's key-value store in the database, used from a vCPU thread.
-struct StoreKv {
-    store: Store,
-    function: String,
-    handle: tokio::runtime::Handle,
-}
-
-impl KvStore for StoreKv {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        self.handle
-            .block_on(self.store.kv_get(&self.function, key))
-            .map_err(|e| e.to_string())
-    }
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        self.handle
-            .block_on(self.store.kv_set(&self.function, key, value))
-            .map_err(|e| e.to_string())
-    }
-    fn delete(&self, key: &[u8]) -> Result<bool, String> {
-        self.handle
-            .block_on(self.store.kv_delete(&self.function, key))
-            .map_err(|e| e.to_string())
+        lock(&self.idle).len()
     }
 }
 
@@ -271,11 +248,6 @@ pub struct Scheduler {
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     global: Arc<Semaphore>,
     global_waiting: AtomicUsize,
-}
-
-fn lock_err<T>(r: std::sync::LockResult<T>) -> T {
-    // Every critical section is a single map operation, so a poisoned lock is consistent.
-    r.unwrap_or_else(|e| e.into_inner())
 }
 
 impl Scheduler {
@@ -302,22 +274,8 @@ impl Scheduler {
         }
     }
 
-    /// The module limits of `settings`.
-    pub fn module_limits(settings: &FunctionSettings) -> ModuleLimits {
-        ModuleLimits {
-            memory_limit_bytes: settings.memory_limit_mb << 20,
-            entry: settings.entry.clone(),
-            ..ModuleLimits::default()
-        }
-    }
-
     fn host_functions(&self, name: &str) -> HostFunctions {
-        let kv = StoreKv {
-            store: self.store.clone(),
-            function: name.to_string(),
-            handle: tokio::runtime::Handle::current(),
-        };
-        flint_runtime::host::host_functions(Arc::new(kv))
+        flint_runtime::host::host_functions(self.store.kv_for(name))
     }
 
     /// Holds `bytes` of `kind` against the memory budget, evicting least recently used idle
@@ -360,7 +318,7 @@ impl Scheduler {
     /// Evicts until `bytes` fit: idle sandboxes of the least recently used functions first,
     /// then whole functions that no call is using.
     fn reclaim(&self, bytes: u64, for_function: Option<&str>) {
-        let mut pools: Vec<Arc<Pool>> = lock_err(self.pools.read()).values().cloned().collect();
+        let mut pools: Vec<Arc<Pool>> = read(&self.pools).values().cloned().collect();
         pools.sort_by_key(|p| p.last_used_ms.load(Ordering::Relaxed));
         let evicted = |kind: &str| {
             self.metrics
@@ -383,7 +341,7 @@ impl Scheduler {
             if Some(name.as_str()) == for_function || Arc::strong_count(&pool) > 2 {
                 continue;
             }
-            let mut map = lock_err(self.pools.write());
+            let mut map = write(&self.pools);
             if map.get(&name).is_some_and(|p| Arc::ptr_eq(p, &pool)) {
                 map.remove(&name);
                 drop(map);
@@ -403,7 +361,7 @@ impl Scheduler {
         wasm: Vec<u8>,
     ) -> Result<Prepared, LoadError> {
         let config = settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
-        let limits = Self::module_limits(&settings);
+        let limits = settings.module_limits(self.limits.max_module_bytes);
         let host = self.host_functions(name);
         let boot_bytes = config.max_written_bytes();
         let booting = self
@@ -453,8 +411,7 @@ impl Scheduler {
         name: &str,
         stored: StoredModule,
     ) -> Result<Arc<Pool>, LoadError> {
-        let settings: FunctionSettings = serde_json::from_str(&stored.info.config)
-            .map_err(|e| LoadError::Settings(e.to_string()))?;
+        let settings = stored.info.settings()?;
         let prepared = self
             .prepare(name, settings, &stored.info.sha256, stored.module)
             .await?;
@@ -465,30 +422,30 @@ impl Scheduler {
     pub fn install(&self, pool: Arc<Pool>) {
         self.metrics.register_function(&pool.name);
         pool.update_gauges(&self.metrics, 0);
-        lock_err(self.pools.write()).insert(pool.name.clone(), pool);
+        write(&self.pools).insert(pool.name.clone(), pool);
     }
 
     /// Stops serving `name` from this node's pools (it is reloaded on next use).
     pub fn evict(&self, name: &str) {
-        lock_err(self.pools.write()).remove(name);
+        write(&self.pools).remove(name);
     }
 
     /// Forgets a deleted function: its pool goes, and calls still running on it stop updating
     /// its metrics (call before removing its series).
     pub fn remove(&self, name: &str) {
-        if let Some(pool) = lock_err(self.pools.write()).remove(name) {
+        if let Some(pool) = write(&self.pools).remove(name) {
             pool.retire();
         }
     }
 
     /// The pool currently serving `name`, if loaded.
     pub fn loaded(&self, name: &str) -> Option<Arc<Pool>> {
-        lock_err(self.pools.read()).get(name).cloned()
+        read(&self.pools).get(name).cloned()
     }
 
     /// Frees the extra idle sandboxes of every pool unused for `idle_for`: one stays warm.
     pub fn trim_idle(&self, idle_for: Duration) {
-        let pools: Vec<Arc<Pool>> = lock_err(self.pools.read()).values().cloned().collect();
+        let pools: Vec<Arc<Pool>> = read(&self.pools).values().cloned().collect();
         for pool in pools {
             let dropped = pool.trim(idle_for.as_millis() as i64);
             if dropped > 0 {
@@ -500,7 +457,7 @@ impl Scheduler {
 
     /// Names and versions of every loaded pool.
     pub fn loaded_versions(&self) -> Vec<(String, i64)> {
-        lock_err(self.pools.read())
+        read(&self.pools)
             .values()
             .map(|p| (p.name.clone(), p.version))
             .collect()
@@ -511,7 +468,7 @@ impl Scheduler {
         if let Some(p) = self.loaded(name) {
             return Ok(p);
         }
-        let gate = lock_err(self.loading.lock())
+        let gate = lock(&self.loading)
             .entry(name.to_string())
             .or_default()
             .clone();
@@ -524,7 +481,9 @@ impl Scheduler {
             .active_module(name)
             .await
             .map_err(LoadError::Store)?
-            .ok_or(Failure::NotFound)?;
+            .ok_or_else(|| Failure::NotFound {
+                name: name.to_string(),
+            })?;
         let pool = self.build_pool(name, stored).await?;
         self.install(pool.clone());
         Ok(pool)
@@ -553,10 +512,10 @@ impl Scheduler {
         }
     }
 
-    /// Runs one invocation of `name`.
-    pub async fn invoke(&self, name: &str, request: Request) -> Result<Invoked, Failure> {
+    /// Runs one invocation on `pool` (from [`Scheduler::pool`]: the version the caller
+    /// resolved, authorised and built the request for is the one that runs).
+    pub async fn invoke(&self, pool: Arc<Pool>, request: Request) -> Result<Invoked, Failure> {
         let arrived = Instant::now();
-        let pool = self.pool(name).await?;
         let queue = self.limits.queue_per_function;
         let fn_permit = self.wait_for(&pool.permits, &pool.waiting, queue).await?;
         let global_permit = self
@@ -566,7 +525,11 @@ impl Scheduler {
             .queue_wait
             .observe(arrived.elapsed().as_secs_f64());
         let busy = self
-            .admit(MemoryKind::BusySandboxes, pool.guest_bytes, Some(name))
+            .admit(
+                MemoryKind::BusySandboxes,
+                pool.guest_bytes,
+                Some(&pool.name),
+            )
             .await?;
         let (tx, rx) = oneshot::channel();
         let (pool2, runtime, metrics) = (pool.clone(), self.runtime.clone(), self.metrics.clone());

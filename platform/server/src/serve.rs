@@ -121,6 +121,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         queue_timeout: Duration::from_millis(args.queue_timeout_ms),
         restore: args.restore,
         max_stdin_bytes: args.max_body_bytes as u64,
+        max_module_bytes: args.max_module_bytes,
         ..Limits::default()
     };
     let budget_bytes = args

@@ -1,15 +1,36 @@
-//! What a user configures per function (the JSON config part of a deploy), its validation, and
-//! the names Flint accepts.
+//! What a user configures per function (the JSON config part of a deploy), its defaults and
+//! bounds (defined here once: `--help`, the API's `/api/meta` and the dashboard show these), its
+//! validation, the one parse of stored settings, what the settings mean for the compiler and the
+//! runtime, and the names Flint accepts.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use flint_compiler::ModuleLimits;
 use flint_runtime::FunctionConfig;
 use flint_vmm::RestoreStrategy;
 use serde::{Deserialize, Serialize};
 
+use crate::store::VersionInfo;
+
+/// Default linear-memory limit, MiB.
+pub const DEFAULT_MEMORY_LIMIT_MB: u64 = 64;
+/// Default per-invocation timeout, ms.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Default invocations running at once per function.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 8;
+/// Default export each invocation runs.
+pub const DEFAULT_ENTRY: &str = "_start";
+/// Accepted linear-memory limits, MiB.
+pub const MEMORY_LIMIT_MB: RangeInclusive<u64> = 1..=4096;
+/// Accepted timeouts, ms (up to 15 minutes).
+pub const TIMEOUT_MS: RangeInclusive<u64> = 1..=900_000;
+/// Accepted per-function concurrency.
+pub const MAX_CONCURRENCY: RangeInclusive<u32> = 1..=1024;
+
 /// Paths a route may not claim: they belong to Flint's own API and dashboard.
-const RESERVED_PREFIXES: &[&str] = &[
+pub const RESERVED_PREFIXES: &[&str] = &[
     "/functions",
     "/metrics",
     "/healthz",
@@ -46,12 +67,12 @@ impl Default for FunctionSettings {
         Self {
             env: BTreeMap::new(),
             args: Vec::new(),
-            memory_limit_mb: 64,
-            timeout_ms: 10_000,
-            max_concurrency: 8,
+            memory_limit_mb: DEFAULT_MEMORY_LIMIT_MB,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
             routes: Vec::new(),
             public: false,
-            entry: "_start".into(),
+            entry: DEFAULT_ENTRY.into(),
         }
     }
 }
@@ -112,6 +133,12 @@ fn validate_route(field: String, route: &str) -> Result<(), SettingsError> {
         ));
     }
     let trimmed = route.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Err(err(
+            field,
+            "a route may not be / itself: name a prefix like /hello",
+        ));
+    }
     for reserved in RESERVED_PREFIXES {
         if trimmed == *reserved || trimmed.starts_with(&format!("{reserved}/")) {
             return Err(err(field, format!("{reserved} belongs to Flint's own API")));
@@ -123,18 +150,20 @@ fn validate_route(field: String, route: &str) -> Result<(), SettingsError> {
 impl FunctionSettings {
     /// Checks every field; the first problem found is returned.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if !(1..=4096).contains(&self.memory_limit_mb) {
-            return Err(err("memory_limit_mb", "must be between 1 and 4096"));
+        fn within<T: PartialOrd + std::fmt::Display>(
+            field: &str,
+            value: T,
+            range: RangeInclusive<T>,
+        ) -> Result<(), SettingsError> {
+            if range.contains(&value) {
+                return Ok(());
+            }
+            let (lo, hi) = range.into_inner();
+            Err(err(field, format!("must be between {lo} and {hi}")))
         }
-        if !(1..=900_000).contains(&self.timeout_ms) {
-            return Err(err(
-                "timeout_ms",
-                "must be between 1 and 900000 (15 minutes)",
-            ));
-        }
-        if !(1..=1024).contains(&self.max_concurrency) {
-            return Err(err("max_concurrency", "must be between 1 and 1024"));
-        }
+        within("memory_limit_mb", self.memory_limit_mb, MEMORY_LIMIT_MB)?;
+        within("timeout_ms", self.timeout_ms, TIMEOUT_MS)?;
+        within("max_concurrency", self.max_concurrency, MAX_CONCURRENCY)?;
         if self.entry.is_empty() || self.entry.len() > 128 {
             return Err(err("entry", "must name an export (1-128 characters)"));
         }
@@ -166,6 +195,25 @@ impl FunctionSettings {
         Ok(())
     }
 
+    /// Settings from JSON (a deploy's config part, or a stored version's), checked: the one
+    /// parse of settings, with the same error wherever they come from.
+    pub fn parse(json: &[u8]) -> Result<Self, SettingsError> {
+        let settings: Self = serde_json::from_slice(json)
+            .map_err(|e| err("config", format!("config is not valid JSON settings: {e}")))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// What the compiler checks a module of these settings against, on a server that accepts
+    /// modules of up to `max_module_bytes`.
+    pub fn module_limits(&self, max_module_bytes: usize) -> ModuleLimits {
+        ModuleLimits {
+            memory_limit_bytes: self.memory_limit_mb << 20,
+            entry: self.entry.clone(),
+            max_module_bytes,
+        }
+    }
+
     /// The runtime configuration these settings call for, on a server that accepts request
     /// bodies of up to `max_stdin_bytes`.
     pub fn function_config(
@@ -181,6 +229,34 @@ impl FunctionSettings {
             max_stdin_bytes,
             ..FunctionConfig::default()
         }
+    }
+}
+
+impl FunctionSettings {
+    /// The request for one call of `version` of `function`: stdin, `argv` (the function's name,
+    /// then the configured arguments) and the environment (configured, then Flint's, then
+    /// what the HTTP request adds, in that order, so the request cannot hide Flint's).
+    pub fn request(
+        &self,
+        function: &str,
+        version: i64,
+        stdin: Vec<u8>,
+        request_env: Vec<String>,
+    ) -> flint_runtime::Request {
+        let mut env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.push(format!("FLINT_FUNCTION={function}"));
+        env.push(format!("FLINT_VERSION={version}"));
+        env.extend(request_env);
+        let mut args = vec![function.to_string()];
+        args.extend(self.args.iter().cloned());
+        flint_runtime::Request { stdin, args, env }
+    }
+}
+
+impl VersionInfo {
+    /// This version's settings, as stored.
+    pub fn settings(&self) -> Result<FunctionSettings, SettingsError> {
+        FunctionSettings::parse(self.config.as_bytes())
     }
 }
 
@@ -214,6 +290,11 @@ mod tests {
             ..FunctionSettings::default()
         };
         assert!(s.validate().is_err());
+        let s = FunctionSettings {
+            routes: vec!["//".into()],
+            ..FunctionSettings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "routes[0]");
         assert!(FunctionSettings::default().validate().is_ok());
     }
 
@@ -221,8 +302,11 @@ mod tests {
     fn unknown_fields_are_refused() {
         let parsed: Result<FunctionSettings, _> = serde_json::from_str(r#"{"memory": 5}"#);
         assert!(parsed.is_err());
-        let parsed: FunctionSettings = serde_json::from_str(r#"{"public": true}"#).unwrap();
+        let parsed = FunctionSettings::parse(br#"{"public": true}"#).unwrap();
         assert!(parsed.public);
-        assert_eq!(parsed.timeout_ms, 10_000);
+        assert_eq!(parsed.timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(FunctionSettings::parse(b"{").unwrap_err().field, "config");
+        let bounds = FunctionSettings::parse(br#"{"timeout_ms": 0}"#).unwrap_err();
+        assert_eq!(bounds.field, "timeout_ms");
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
+use flint_vmm::sync::lock;
 
 use super::AppState;
 use super::error::ApiError;
@@ -29,11 +30,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub async fn require_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
     {
-        let verified = state
-            .tokens
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let verified = lock(&state.tokens.verified);
         if verified.get(token).is_some_and(|t| t.elapsed() < TRUST_FOR) {
             return Ok(());
         }
@@ -41,11 +38,7 @@ pub async fn require_token(state: &AppState, headers: &HeaderMap) -> Result<(), 
     if !state.store.token_valid(token).await? {
         return Err(ApiError::unauthorized());
     }
-    let mut verified = state
-        .tokens
-        .verified
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut verified = lock(&state.tokens.verified);
     if verified.len() > 10_000 {
         verified.clear();
     }

@@ -6,7 +6,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use flint_compiler::ValidationError;
+use flint_runtime::InvokeError;
+
 use crate::scheduler::{Failure, LoadError};
+use crate::settings::SettingsError;
 use crate::store::StoreError;
 
 /// An error answer.
@@ -62,13 +66,7 @@ impl ApiError {
 
     /// 500 for something the client cannot fix; the cause is logged, not sent.
     pub fn internal(context: &str, error: &dyn std::error::Error) -> Self {
-        let mut chain = error.to_string();
-        let mut source = error.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
+        let chain = error_chain(error);
         tracing::error!(%chain, "{context}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -86,6 +84,21 @@ impl ApiError {
         );
         e.retry_after_s = Some(5);
         e
+    }
+
+    /// 400, or 413 when `status` says the body passed `limit_bytes`, for a request body (or a
+    /// part of one) that could not be read: the one mapping of axum's body rejections.
+    pub fn unreadable_body(
+        what: &str,
+        limit_bytes: usize,
+        status: StatusCode,
+        detail: String,
+    ) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::too_large(what, limit_bytes as u64)
+        } else {
+            Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+        }
     }
 
     /// 413 for a body over a limit.
@@ -127,23 +140,63 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<LoadError> for ApiError {
-    fn from(e: LoadError) -> Self {
+impl From<&LoadError> for ApiError {
+    fn from(e: &LoadError) -> Self {
         match e {
             LoadError::MemoryExhausted => Self::memory_exhausted(),
-            e => Self::internal("loading the function", &e),
+            e => Self::internal("loading the function", e),
         }
     }
 }
 
-impl ApiError {
-    /// The answer for a scheduler failure (faults and timeouts are mapped by the caller, which
-    /// also records metrics).
-    pub fn from_failure(name: &str, f: Failure) -> Self {
+impl From<LoadError> for ApiError {
+    fn from(e: LoadError) -> Self {
+        Self::from(&e)
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string()).with("field", e.field)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        let reason = match e {
+            ValidationError::TooLarge { .. } => "module_too_large",
+            ValidationError::NotWasm => "not_wasm",
+            ValidationError::Component => "component_not_supported",
+            ValidationError::Invalid(_) => "invalid_wasm",
+            ValidationError::UnknownImport { .. } => "unknown_import",
+            ValidationError::ImportSignature { .. } => "import_signature",
+            ValidationError::UnsupportedImport { .. } => "unsupported_import",
+            ValidationError::MissingEntry { .. } => "missing_entry",
+            ValidationError::EntrySignature { .. } => "entry_signature",
+            ValidationError::MissingMemoryExport => "missing_memory_export",
+            ValidationError::MemoryTooLarge { .. } => "memory_too_large",
+            ValidationError::UnsupportedMemory(_) => "unsupported_memory",
+        };
+        Self::new(StatusCode::BAD_REQUEST, "invalid_module", e.to_string())
+            .with("reason", reason)
+            .with("field", "module")
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        Self::from(&f)
+    }
+}
+
+impl From<&Failure> for ApiError {
+    /// The answer for a call that did not run (the faults of one that did are the
+    /// [`crate::outcome::Outcome`]'s).
+    fn from(f: &Failure) -> Self {
         match f {
-            Failure::NotFound => Self::function_not_found(name),
+            Failure::NotFound { name } => Self::function_not_found(name),
             Failure::Overloaded { queue_full } => {
-                let (status, message) = if queue_full {
+                let (status, message) = if *queue_full {
                     (
                         StatusCode::TOO_MANY_REQUESTS,
                         "too many invocations are waiting",
@@ -160,7 +213,22 @@ impl ApiError {
             }
             Failure::Load(e) => e.into(),
             Failure::MemoryExhausted => Self::memory_exhausted(),
-            Failure::Invoke(e) => Self::internal("running the function", &e),
+            Failure::Invoke(InvokeError::StdinTooLarge { limit_bytes, .. }) => {
+                Self::too_large("the request body", *limit_bytes)
+            }
+            Failure::Invoke(e) => Self::internal("running the function", e),
         }
     }
+}
+
+/// `error: source: source ...`, the whole chain on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    chain
 }

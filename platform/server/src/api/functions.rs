@@ -2,35 +2,26 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flint_compiler::ValidationError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::SharedState;
 use super::auth::require_token;
-use super::error::ApiError;
-use crate::scheduler::{LoadError, Scheduler};
+use super::error::{ApiError, error_chain};
+use crate::outcome::OutcomeKind;
+use crate::scheduler::LoadError;
 use crate::settings::{FunctionSettings, validate_name};
-use crate::store::{FunctionSummary, InvocationRecord, now_ms};
+use crate::store::{FunctionSummary, InvocationRecord, VersionInfo, now_ms};
 
 fn check_name(name: &str) -> Result<(), ApiError> {
     validate_name(name).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "invalid_name", m))
 }
 
-fn invalid_config(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", message).with("field", field)
-}
-
-fn body_error(e: BytesRejection, limit: usize) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large("the upload", limit as u64)
-    } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
-    }
+fn upload_error(limit: usize) -> impl Fn(StatusCode, String) -> ApiError {
+    move |status, detail| ApiError::unreadable_body("the upload", limit, status, detail)
 }
 
 /// Reads a deploy body: raw `.wasm`, or `multipart/form-data` with a `module` part and an
@@ -48,37 +39,27 @@ async fn read_upload(
     if !is_multipart {
         let body = Bytes::from_request(request, state)
             .await
-            .map_err(|e| body_error(e, limit))?;
+            .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
         return Ok((body.to_vec(), FunctionSettings::default()));
     }
     let mut multipart = Multipart::from_request(request, state)
         .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+        .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
     let (mut module, mut settings) = (None, FunctionSettings::default());
     loop {
-        let field = multipart.next_field().await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large("the upload", limit as u64)
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
-            }
-        })?;
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
         let Some(field) = field else { break };
         let name = field.name().unwrap_or_default().to_string();
-        let data = field.bytes().await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large("the upload", limit as u64)
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
-            }
-        })?;
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
         match name.as_str() {
             "module" => module = Some(data.to_vec()),
-            "config" => {
-                settings = serde_json::from_slice(&data).map_err(|e| {
-                    invalid_config("config", format!("config is not valid JSON settings: {e}"))
-                })?;
-            }
+            "config" => settings = FunctionSettings::parse(&data)?,
             other => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -98,35 +79,10 @@ async fn read_upload(
     Ok((module, settings))
 }
 
-fn validation_code(e: &ValidationError) -> &'static str {
-    match e {
-        ValidationError::TooLarge { .. } => "module_too_large",
-        ValidationError::NotWasm => "not_wasm",
-        ValidationError::Component => "component_not_supported",
-        ValidationError::Invalid(_) => "invalid_wasm",
-        ValidationError::UnknownImport { .. } => "unknown_import",
-        ValidationError::ImportSignature { .. } => "import_signature",
-        ValidationError::UnsupportedImport { .. } => "unsupported_import",
-        ValidationError::MissingEntry { .. } => "missing_entry",
-        ValidationError::EntrySignature { .. } => "entry_signature",
-        ValidationError::MissingMemoryExport => "missing_memory_export",
-        ValidationError::MemoryTooLarge { .. } => "memory_too_large",
-        ValidationError::UnsupportedMemory(_) => "unsupported_memory",
-    }
-}
-
 /// Whether a boot failure is the module's own doing (its initialisation failed).
 fn module_failed_to_start(e: &LoadError) -> Option<String> {
     match e {
-        LoadError::Boot(flint_runtime::RuntimeError::Boot(boot)) => {
-            let mut msg = boot.to_string();
-            let mut src = std::error::Error::source(boot);
-            while let Some(s) = src {
-                msg = format!("{msg}: {s}");
-                src = s.source();
-            }
-            Some(msg)
-        }
+        LoadError::Boot(flint_runtime::RuntimeError::Boot(boot)) => Some(error_chain(boot)),
         _ => None,
     }
 }
@@ -147,9 +103,7 @@ pub async fn deploy(
             state.limits.max_module_bytes as u64,
         ));
     }
-    settings
-        .validate()
-        .map_err(|e| invalid_config(&e.field, e.to_string()))?;
+    settings.validate()?;
     if let Some((route, other)) = state.routes.conflict(&name, &settings.routes) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -158,16 +112,8 @@ pub async fn deploy(
         )
         .with("field", "routes"));
     }
-    let limits = Scheduler::module_limits(&settings);
-    let limits = flint_compiler::ModuleLimits {
-        max_module_bytes: state.limits.max_module_bytes,
-        ..limits
-    };
-    state.compiler.validate(&module, &limits).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_module", e.to_string())
-            .with("reason", validation_code(&e))
-            .with("field", "module")
-    })?;
+    let limits = settings.module_limits(state.limits.max_module_bytes);
+    state.compiler.validate(&module, &limits)?;
     let sha256 = flint_compiler::sha256_hex(&module);
     let prepared = state
         .scheduler
@@ -201,13 +147,23 @@ pub async fn deploy(
 pub async fn refresh_routes(state: &SharedState) -> Result<(), ApiError> {
     let mut routes = Vec::new();
     for f in state.store.list_functions().await? {
-        let Some(active) = f.active else { continue };
-        if let Ok(s) = serde_json::from_str::<FunctionSettings>(&active.config) {
+        if let Some(s) = f.active.as_ref().and_then(|a| settings_of(&f.name, a)) {
             routes.extend(s.routes.into_iter().map(|r| (r, f.name.clone())));
         }
     }
     state.routes.replace(routes);
     Ok(())
+}
+
+/// A stored version's settings; unreadable ones (a store written by another version of
+/// Flint) are logged and treated as absent, so one bad row cannot hide every other function.
+fn settings_of(name: &str, version: &VersionInfo) -> Option<FunctionSettings> {
+    version
+        .settings()
+        .inspect_err(|e| {
+            tracing::warn!(function = %name, version = version.version, error = %e, "stored settings are invalid");
+        })
+        .ok()
 }
 
 /// Calls, errors and latency percentiles over recent invocation records.
@@ -221,7 +177,8 @@ fn stats(records: &[InvocationRecord]) -> Value {
             Some(durations[((durations.len() - 1) as f64 * q).round() as usize])
         }
     };
-    let errors = records.iter().filter(|r| r.outcome != "ok").count();
+    let ok = OutcomeKind::Ok.as_str();
+    let errors = records.iter().filter(|r| r.outcome != ok).count();
     json!({
         "calls": records.len(),
         "errors": errors,
@@ -236,10 +193,7 @@ async fn summary_json(state: &SharedState, f: &FunctionSummary) -> Result<Value,
         .store
         .recent_invocations(&f.name, hour_ago, 10_000)
         .await?;
-    let settings = f
-        .active
-        .as_ref()
-        .and_then(|a| serde_json::from_str::<FunctionSettings>(&a.config).ok());
+    let settings = f.active.as_ref().and_then(|a| settings_of(&f.name, a));
     Ok(json!({
         "name": f.name,
         "version": f.active.as_ref().map(|a| a.version),
@@ -289,7 +243,7 @@ pub async fn show(
                 "size_bytes": v.size_bytes,
                 "created_at": v.created_at,
                 "active": f.active.as_ref().map(|a| a.version) == Some(v.version),
-                "config": serde_json::from_str::<Value>(&v.config).unwrap_or(Value::Null),
+                "config": settings_of(&name, v),
             })
         })
         .collect();

@@ -1,17 +1,20 @@
 //! The HTTP API (axum): the contract of `shared/DESIGN.md`, one handler module per concern.
 //!
 //! - [`functions`]: deploy, list, show, delete, rollback, logs, invocation records.
-//! - [`invoke`]: `POST /functions/{name}/invoke` and CGI-style path routes.
+//! - [`invoke`]: `POST /functions/{name}/invoke` and CGI-style path routes ([`cgi`]).
+//! - [`meta`]: `/api/meta`, the labels and defaults clients show.
 //! - [`ops`]: `/metrics`, `/healthz`, `/readyz`, and the per-request HTTP metrics.
 //! - [`error`]: the one error boundary ([`error::ApiError`]).
 //! - [`auth`]: bearer tokens.
 //! - [`dashboard`]: the embedded web dashboard at `/`.
 
 pub mod auth;
+pub mod cgi;
 pub mod dashboard;
 pub mod error;
 pub mod functions;
 pub mod invoke;
+pub mod meta;
 pub mod ops;
 
 use std::sync::Arc;
@@ -35,15 +38,6 @@ pub struct HttpLimits {
     pub max_module_bytes: usize,
     /// Largest invocation body.
     pub max_body_bytes: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self {
-            max_module_bytes: 32 << 20,
-            max_body_bytes: 1 << 20,
-        }
-    }
 }
 
 /// Everything the handlers share.
@@ -90,6 +84,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/functions/{name}/logs", get(functions::logs))
         .route("/functions/{name}/invocations", get(functions::invocations))
         .route("/functions/{name}/invoke", post(invoke::invoke))
+        .route("/api/meta", get(meta::meta))
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::app_js))
         .route("/assets/app.css", get(dashboard::app_css))

@@ -17,8 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-pub use functions::{FunctionSummary, StoredModule};
-pub use records::{InvocationRecord, LogRecord};
+pub use functions::{FunctionSummary, StoredModule, VersionInfo};
+pub use records::{InvocationRecord, LogRecord, LogStream};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

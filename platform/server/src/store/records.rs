@@ -18,10 +18,32 @@ pub struct InvocationRecord {
     pub duration_us: i64,
     /// HTTP status returned.
     pub status: i64,
-    /// `ok`, `exit_nonzero`, `trap`, `timeout`, `fault`, `overloaded`, `error`.
+    /// An [`crate::outcome::OutcomeKind`], as its `as_str`.
     pub outcome: String,
     /// The module's exit code, if it got that far.
     pub exit_code: Option<i64>,
+}
+
+/// Where a log line came from: the `stream` of a [`LogRecord`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogStream {
+    /// `flint.log`.
+    Log,
+    /// The module's stderr.
+    Stderr,
+}
+
+impl LogStream {
+    /// Every stream.
+    pub const ALL: [LogStream; 2] = [LogStream::Log, LogStream::Stderr];
+
+    /// The stream's name in records and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Log => "log",
+            LogStream::Stderr => "stderr",
+        }
+    }
 }
 
 /// One log line of a function.
@@ -33,9 +55,9 @@ pub struct LogRecord {
     pub version: i64,
     /// When (Unix ms).
     pub at: i64,
-    /// `trace` ... `error`.
+    /// A [`flint_abi::message::LogLevel`], as its `as_str`.
     pub level: String,
-    /// `log` (flint.log) or `stderr`.
+    /// A [`LogStream`], as its `as_str`.
     pub stream: String,
     /// The text.
     pub message: String,
