@@ -1,10 +1,13 @@
-//! Flint's imports in the guest: logs go out as log records, the key-value store is a host
-//! function call each (`kv_get`, `kv_set`, `kv_delete`, registered by the host's runtime).
+//! Flint's imports in the guest: logs go out as log records, the key-value store is one host
+//! function call each. Names and types come from the declarations in
+//! [`flint_abi::host_fn`], which the host's runtime registers from too.
 
-use alloc::string::{String, ToString};
+use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use flint_abi::host_fn::{HostFunction, KV_DELETE, KV_GET, KV_SET};
 use flint_abi::message::{LogLevel, Value};
 use flint_wasi::FlintHost;
 
@@ -13,6 +16,18 @@ use crate::host;
 /// Sends `flint.*` imports to the host through the doorbell.
 pub struct DoorbellHost;
 
+/// Makes the host call behind `f`, checking the answer's type against its declaration.
+fn call(f: &HostFunction, args: Vec<Value>) -> Result<Value, String> {
+    let Some(declared) = f.call else {
+        return Err(format!("{} makes no host call", f.import.name));
+    };
+    let value = host::call(declared.name, args).map_err(|e| e.message)?;
+    if value.value_type() != declared.returns {
+        return Err(format!("malformed {} answer", declared.name));
+    }
+    Ok(value)
+}
+
 impl FlintHost for DoorbellHost {
     fn log(&mut self, l: u32, message: &str) {
         host::log(LogLevel::from_index(l), message, "wasm", 0);
@@ -20,29 +35,25 @@ impl FlintHost for DoorbellHost {
 
     fn kv_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         // The host answers with a presence byte (0 absent, 1 present) before the value.
-        match host::call("kv_get", vec![Value::Bytes(key.to_vec())]) {
-            Ok(Value::Bytes(b)) => match b.split_first() {
+        match call(&KV_GET, vec![Value::Bytes(key.to_vec())])? {
+            Value::Bytes(b) => match b.split_first() {
                 Some((1, value)) => Ok(Some(value.to_vec())),
                 Some((0, _)) => Ok(None),
-                _ => Err("malformed kv_get answer".to_string()),
+                _ => Err(String::from("malformed kv_get answer")),
             },
-            Ok(_) => Err("malformed kv_get answer".to_string()),
-            Err(e) => Err(e.message),
+            _ => Err(String::from("malformed kv_get answer")),
         }
     }
 
     fn kv_set(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
         let args = vec![Value::Bytes(key.to_vec()), Value::Bytes(value.to_vec())];
-        host::call("kv_set", args)
-            .map(|_| ())
-            .map_err(|e| e.message)
+        call(&KV_SET, args).map(|_| ())
     }
 
     fn kv_delete(&mut self, key: &[u8]) -> Result<bool, String> {
-        match host::call("kv_delete", vec![Value::Bytes(key.to_vec())]) {
-            Ok(Value::Bool(existed)) => Ok(existed),
-            Ok(_) => Err("malformed kv_delete answer".to_string()),
-            Err(e) => Err(e.message),
+        match call(&KV_DELETE, vec![Value::Bytes(key.to_vec())])? {
+            Value::Bool(existed) => Ok(existed),
+            _ => Err(String::from("malformed kv_delete answer")),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`message`]: owned Rust types for every message (`FunctionCall`, `ReturnValue`, `GuestError`,
 //!   `GuestLogData`, `HostFunctionDetails`), converted to and from size-prefixed flatbuffers with
 //!   validation.
+//! - [`host_fn`]: Flint's own imports (`flint.log`, `flint.kv_*`), each declared once.
 //! - [`buffer`]: the one generic push/pop of size-prefixed messages over the input and output
 //!   buffers.
 //!
@@ -24,6 +25,7 @@ extern crate alloc;
 
 pub mod buffer;
 pub mod doorbell;
+pub mod host_fn;
 pub mod layout;
 pub mod message;
 pub mod peb;

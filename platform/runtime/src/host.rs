@@ -1,13 +1,12 @@
-//! The host functions behind Flint's `flint.kv_*` imports.
-//!
-//! The guest runtime calls `kv_get(key: bytes) -> bytes` (a presence byte, 0 or 1, then the
-//! value), `kv_set(key: bytes, value: bytes) -> void` and `kv_delete(key: bytes) -> bool`. Each
-//! function has its own [`KvStore`].
+//! The host side of Flint's `flint.kv_*` imports, registered under their declarations in
+//! [`flint_abi::host_fn`] (names and types come from there, nowhere else). `kv_get` answers a
+//! presence byte (0 or 1) then the value. Each function has its own [`KvStore`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use flint_vmm::{HostFunctionError, HostFunctions, Value, ValueType};
+use flint_abi::host_fn::{KV_DELETE, KV_GET, KV_SET};
+use flint_vmm::{HostFunctionError, HostFunctions, Value};
 
 /// A function's key-value store.
 pub trait KvStore: Send + Sync {
@@ -56,7 +55,7 @@ fn bytes(v: &Value) -> &[u8] {
 pub fn host_functions(kv: Arc<dyn KvStore>) -> HostFunctions {
     let (get, set, delete) = (kv.clone(), kv.clone(), kv);
     HostFunctions::builder()
-        .register("kv_get", &[ValueType::Bytes], ValueType::Bytes, move |a| {
+        .declare(&KV_GET, move |a| {
             let found = get.get(bytes(&a[0])).map_err(HostFunctionError)?;
             let mut out = Vec::with_capacity(1 + found.as_ref().map_or(0, Vec::len));
             match found {
@@ -68,25 +67,41 @@ pub fn host_functions(kv: Arc<dyn KvStore>) -> HostFunctions {
             }
             Ok(Value::Bytes(out))
         })
-        .register(
-            "kv_set",
-            &[ValueType::Bytes, ValueType::Bytes],
-            ValueType::Void,
-            move |a| {
-                set.set(bytes(&a[0]), bytes(&a[1]))
-                    .map_err(HostFunctionError)?;
-                Ok(Value::Void)
-            },
-        )
-        .register(
-            "kv_delete",
-            &[ValueType::Bytes],
-            ValueType::Bool,
-            move |a| {
-                Ok(Value::Bool(
-                    delete.delete(bytes(&a[0])).map_err(HostFunctionError)?,
-                ))
-            },
-        )
+        .declare(&KV_SET, move |a| {
+            set.set(bytes(&a[0]), bytes(&a[1]))
+                .map_err(HostFunctionError)?;
+            Ok(Value::Void)
+        })
+        .declare(&KV_DELETE, move |a| {
+            Ok(Value::Bool(
+                delete.delete(bytes(&a[0])).map_err(HostFunctionError)?,
+            ))
+        })
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use flint_abi::host_fn::HOST_FUNCTIONS;
+
+    use super::*;
+
+    /// The host registers exactly the declared host calls, with their declared types.
+    #[test]
+    fn registrations_match_the_declarations() {
+        let registered = host_functions(Arc::new(MemoryKvStore::default())).details();
+        let mut got: Vec<(String, Vec<flint_vmm::ValueType>, flint_vmm::ValueType)> = registered
+            .functions
+            .into_iter()
+            .map(|d| (d.name, d.params, d.ret))
+            .collect();
+        let mut want: Vec<_> = HOST_FUNCTIONS
+            .iter()
+            .filter_map(|f| f.call)
+            .map(|c| (c.name.to_string(), c.params.to_vec(), c.returns))
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, want);
+    }
 }

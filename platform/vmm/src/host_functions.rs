@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use flint_abi::host_fn::HostFunction;
 use flint_abi::message::{HostFunctionDefinition, HostFunctionDetails, Value, ValueType};
 
 /// An error a host function returns; the call that made it fails with it.
@@ -101,6 +102,19 @@ impl HostFunctionsBuilder {
             },
         );
         self
+    }
+
+    /// Registers the host call behind `declared` (from [`flint_abi::host_fn`]) with its
+    /// declared name and signature. A function declared without a host call registers nothing.
+    pub fn declare(
+        self,
+        declared: &HostFunction,
+        callback: impl Fn(&[Value]) -> Result<Value, HostFunctionError> + Send + Sync + 'static,
+    ) -> Self {
+        match declared.call {
+            Some(c) => self.register(c.name, c.params, c.returns, callback),
+            None => self,
+        }
     }
 
     /// Finishes the set.

@@ -1,21 +1,18 @@
-//! Flint's own imports, module `flint`:
-//!
-//! | import | meaning | returns |
-//! |---|---|---|
-//! | `log(level, ptr, len)` | one log line (level 0 trace ... 4 error) into the function's logs | - |
-//! | `kv_get(key_ptr, key_len, buf_ptr, buf_len) -> i32` | reads the value of a key into `buf`, at most `buf_len` bytes | the value's full length, `-1` if absent, `-2` on a store error |
-//! | `kv_set(key_ptr, key_len, val_ptr, val_len) -> i32` | stores a value | `0`, `-2` on a store error, `-3` if key or value is too large |
-//! | `kv_delete(key_ptr, key_len) -> i32` | deletes a key | `1` if it existed, `0` if not, `-2` on a store error |
+//! Flint's own imports, module `flint`: their guest-side implementation over a [`FlintHost`].
+//! Each is declared (name, signature, host call, meaning) once, in [`flint_abi::host_fn`];
+//! `docs/ARCHITECTURE.md` shows the table derived from those declarations.
 //!
 //! A pointer outside linear memory traps.
+//!
+//! [`FlintHost`]: crate::FlintHost
 
 use alloc::string::String;
 
 use wasmtime::{Caller, Linker};
 
 use crate::ctx::WasiView;
-use crate::imports::FLINT;
 use crate::memory::{self, Fault};
+use flint_abi::host_fn::{FLINT_MODULE as FLINT, KV_DELETE, KV_GET, KV_SET, LOG};
 
 /// Longest log line kept; the rest is cut.
 pub const MAX_LOG_BYTES: u32 = 4096;
@@ -51,15 +48,15 @@ fn kv_get<T: WasiView>(
     vp: i32,
     vl: i32,
 ) -> wasmtime::Result<i32> {
-    let key = read(c, "kv_get", kp, kl)?;
+    let key = read(c, KV_GET.import.name, kp, kl)?;
     let value = match c.data_mut().wasi().host.kv_get(&key) {
         Ok(Some(v)) => v,
         Ok(None) => return Ok(ABSENT),
         Err(_) => return Ok(STORE_ERROR),
     };
     let keep = value.len().min(vl.max(0) as usize);
-    let m = memory::memory(c).ok_or_else(|| trap("kv_get"))?;
-    memory::write(&m, &mut *c, vp, &value[..keep]).map_err(|Fault| trap("kv_get"))?;
+    let m = memory::memory(c).ok_or_else(|| trap(KV_GET.import.name))?;
+    memory::write(&m, &mut *c, vp, &value[..keep]).map_err(|Fault| trap(KV_GET.import.name))?;
     Ok(i32::try_from(value.len()).unwrap_or(i32::MAX))
 }
 
@@ -73,8 +70,8 @@ fn kv_set<T: WasiView>(
     if kl as u32 > MAX_KEY_BYTES || vl as u32 > MAX_VALUE_BYTES {
         return Ok(TOO_LARGE);
     }
-    let key = read(c, "kv_set", kp, kl)?;
-    let value = read(c, "kv_set", vp, vl)?;
+    let key = read(c, KV_SET.import.name, kp, kl)?;
+    let value = read(c, KV_SET.import.name, vp, vl)?;
     Ok(match c.data_mut().wasi().host.kv_set(&key, &value) {
         Ok(()) => 0,
         Err(_) => STORE_ERROR,
@@ -82,7 +79,7 @@ fn kv_set<T: WasiView>(
 }
 
 fn kv_delete<T: WasiView>(c: &mut Caller<'_, T>, kp: i32, kl: i32) -> wasmtime::Result<i32> {
-    let key = read(c, "kv_delete", kp, kl)?;
+    let key = read(c, KV_DELETE.import.name, kp, kl)?;
     Ok(match c.data_mut().wasi().host.kv_delete(&key) {
         Ok(existed) => i32::from(existed),
         Err(_) => STORE_ERROR,
@@ -93,9 +90,14 @@ fn kv_delete<T: WasiView>(c: &mut Caller<'_, T>, kp: i32, kl: i32) -> wasmtime::
 pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
     l.func_wrap(
         FLINT,
-        "log",
+        LOG.import.name,
         |mut c: Caller<'_, T>, level: i32, p: i32, n: i32| -> wasmtime::Result<()> {
-            let bytes = read(&mut c, "log", p, (n as u32).min(MAX_LOG_BYTES) as i32)?;
+            let bytes = read(
+                &mut c,
+                LOG.import.name,
+                p,
+                (n as u32).min(MAX_LOG_BYTES) as i32,
+            )?;
             let message = String::from_utf8_lossy(&bytes);
             c.data_mut()
                 .wasi()
@@ -106,17 +108,17 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
     )?;
     l.func_wrap(
         FLINT,
-        "kv_get",
+        KV_GET.import.name,
         |mut c: Caller<'_, T>, kp: i32, kl: i32, vp: i32, vl: i32| kv_get(&mut c, kp, kl, vp, vl),
     )?;
     l.func_wrap(
         FLINT,
-        "kv_set",
+        KV_SET.import.name,
         |mut c: Caller<'_, T>, kp: i32, kl: i32, vp: i32, vl: i32| kv_set(&mut c, kp, kl, vp, vl),
     )?;
     l.func_wrap(
         FLINT,
-        "kv_delete",
+        KV_DELETE.import.name,
         |mut c: Caller<'_, T>, kp: i32, kl: i32| kv_delete(&mut c, kp, kl),
     )?;
     Ok(())

@@ -1,38 +1,23 @@
 //! Every import Flint provides to a module, with its signature: the whole of WASI preview 1
-//! (`wasi_snapshot_preview1`) and Flint's `flint` module. The host's validator accepts a module
-//! only if each of its imports is in this table with the same signature.
+//! (`wasi_snapshot_preview1`, listed here) and Flint's `flint` module (declared in
+//! [`flint_abi::host_fn`]). The host's validator accepts a module only if each of its imports is
+//! one of these with the same signature.
 
+use flint_abi::host_fn::HOST_FUNCTIONS;
 use wasmtime::{Caller, FuncType, Linker, Val, ValType};
 
 use crate::WasiView;
 use crate::preview1::{EBADF, ENOSYS, ENOTSOCK, IMPLEMENTED};
 
-/// A value type in an import signature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ty {
-    /// `i32`.
-    I32,
-    /// `i64`.
-    I64,
-}
-
 /// One provided import.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Import {
-    /// Import module name.
-    pub module: &'static str,
-    /// Field name.
-    pub name: &'static str,
-    /// Parameter types.
-    pub params: &'static [Ty],
-    /// Result types.
-    pub results: &'static [Ty],
-}
+pub use flint_abi::host_fn::WasmImport as Import;
+/// A value type in an import signature.
+pub use flint_abi::host_fn::WasmType as Ty;
 
 /// The WASI preview 1 module name.
 pub const WASI: &str = "wasi_snapshot_preview1";
 /// Flint's own module name.
-pub const FLINT: &str = "flint";
+pub const FLINT: &str = flint_abi::host_fn::FLINT_MODULE;
 
 use Ty::{I32, I64};
 
@@ -45,19 +30,10 @@ const fn wasi(name: &'static str, params: &'static [Ty], results: &'static [Ty])
     }
 }
 
-const fn flint(name: &'static str, params: &'static [Ty], results: &'static [Ty]) -> Import {
-    Import {
-        module: FLINT,
-        name,
-        params,
-        results,
-    }
-}
-
 const R: &[Ty] = &[I32];
 
-/// Every import Flint provides.
-pub const IMPORTS: &[Import] = &[
+/// Every WASI preview 1 import (Flint's own are [`HOST_FUNCTIONS`]; [`all`] yields both).
+pub const WASI_IMPORTS: &[Import] = &[
     wasi("args_get", &[I32, I32], R),
     wasi("args_sizes_get", &[I32, I32], R),
     wasi("environ_get", &[I32, I32], R),
@@ -112,17 +88,18 @@ pub const IMPORTS: &[Import] = &[
     wasi("sock_recv", &[I32, I32, I32, I32, I32, I32], R),
     wasi("sock_send", &[I32, I32, I32, I32, I32], R),
     wasi("sock_shutdown", &[I32, I32], R),
-    flint("log", &[I32, I32, I32], &[]),
-    flint("kv_get", &[I32, I32, I32, I32], R),
-    flint("kv_set", &[I32, I32, I32, I32], R),
-    flint("kv_delete", &[I32, I32], R),
 ];
+
+/// Every import Flint provides: WASI's, then Flint's own.
+pub fn all() -> impl Iterator<Item = &'static Import> {
+    WASI_IMPORTS
+        .iter()
+        .chain(HOST_FUNCTIONS.iter().map(|f| &f.import))
+}
 
 /// The import `module.name`, if Flint provides it.
 pub fn find(module: &str, name: &str) -> Option<&'static Import> {
-    IMPORTS
-        .iter()
-        .find(|i| i.module == module && i.name == name)
+    all().find(|i| i.module == module && i.name == name)
 }
 
 fn val_type(t: Ty) -> ValType {
@@ -153,7 +130,7 @@ fn stub_errno(name: &str, first: Option<&Val>) -> i32 {
 /// Defines every WASI import that [`crate::preview1`] does not implement, returning an errno.
 pub(crate) fn add_stubs<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     let engine = linker.engine().clone();
-    for import in IMPORTS.iter().filter(|i| i.module == WASI) {
+    for import in WASI_IMPORTS {
         if IMPLEMENTED.contains(&import.name) {
             continue;
         }
@@ -184,12 +161,14 @@ mod tests {
 
     #[test]
     fn names_are_unique() {
-        for (i, a) in IMPORTS.iter().enumerate() {
-            for b in &IMPORTS[i + 1..] {
+        let imports: alloc::vec::Vec<&Import> = all().collect();
+        for (i, a) in imports.iter().enumerate() {
+            for b in &imports[i + 1..] {
                 assert!(a.module != b.module || a.name != b.name, "{}", a.name);
             }
         }
-        assert_eq!(IMPORTS.iter().filter(|i| i.module == WASI).count(), 46);
+        assert!(WASI_IMPORTS.iter().all(|i| i.module == WASI));
+        assert_eq!(WASI_IMPORTS.len(), 46);
     }
 
     #[test]

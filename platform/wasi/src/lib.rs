@@ -43,7 +43,7 @@ pub fn shared_engine_settings(config: &mut wasmtime::Config) -> &mut wasmtime::C
         .memory_init_cow(false)
 }
 
-/// Defines every import in [`imports::IMPORTS`] in `linker`.
+/// Defines every import in [`imports::all`] in `linker`.
 pub fn add_to_linker<T: WasiView + 'static>(
     linker: &mut wasmtime::Linker<T>,
 ) -> wasmtime::Result<()> {

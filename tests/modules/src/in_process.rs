@@ -95,3 +95,34 @@ impl InProcess {
         std::mem::take(&mut store.data_mut().0.stdout.bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every import Flint declares (WASI's and its own `flint.*`, from `flint_abi::host_fn`)
+    /// links against what `flint_wasi::add_to_linker` defines, with the declared signature:
+    /// instantiation type-checks each import, so a disagreement fails here.
+    #[test]
+    fn the_linker_defines_every_declared_import_with_its_signature() {
+        let engine = Engine::default();
+        let ty = |ts: &[flint_wasi::imports::Ty]| -> String {
+            ts.iter().map(|t| format!(" {}", t.as_str())).collect()
+        };
+        let mut wat = String::from("(module\n");
+        for i in flint_wasi::imports::all() {
+            wat += &format!(
+                "  (import \"{}\" \"{}\" (func (param{}) (result{})))\n",
+                i.module,
+                i.name,
+                ty(i.params),
+                ty(i.results)
+            );
+        }
+        wat += "  (memory (export \"memory\") 1)\n  (func (export \"_start\")))";
+        let module = Module::new(&engine, wat::parse_str(&wat).expect("parse")).expect("compile");
+        let flint_imports = module.imports().filter(|i| i.module() == "flint").count();
+        assert_eq!(flint_imports, flint_abi::host_fn::HOST_FUNCTIONS.len());
+        InProcess::new(&engine, &module).run(&["x"], b"");
+    }
+}

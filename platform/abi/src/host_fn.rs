@@ -1,0 +1,200 @@
+//! Flint's own imports (module `flint`), each declared once: the WebAssembly import a module
+//! sees, the doorbell call the guest runtime makes for it (if any), and its documentation.
+//!
+//! Everything else is derived from these declarations: the import table the host validates
+//! modules against and the guest links (`flint-wasi`), the guest runtime's calls
+//! (`guest-runtime/src/wasm/flint_host.rs`), the host's registrations (`flint-runtime`'s
+//! `host` module, through `HostFunctionsBuilder::declare`), and the table in
+//! `docs/ARCHITECTURE.md` ([`docs_table`]). Tests on each side fail if it disagrees.
+//!
+//! Adding a host function: declare it here and add it to [`HOST_FUNCTIONS`], implement its
+//! import in `flint-wasi` (`flint.rs`) and, if it calls the host, its host side in
+//! `flint-runtime` (`host.rs`); then regenerate the docs table (the failing test prints it).
+
+use alloc::format;
+use alloc::string::String;
+
+use crate::message::{Value, ValueType};
+
+/// The import module of Flint's own functions.
+pub const FLINT_MODULE: &str = "flint";
+
+/// A WebAssembly value type in an import signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WasmType {
+    /// `i32`.
+    I32,
+    /// `i64`.
+    I64,
+}
+
+impl WasmType {
+    /// The type's name in the text format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WasmType::I32 => "i32",
+            WasmType::I64 => "i64",
+        }
+    }
+}
+
+/// A function a module may import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WasmImport {
+    /// Import module name.
+    pub module: &'static str,
+    /// Field name.
+    pub name: &'static str,
+    /// Parameter types.
+    pub params: &'static [WasmType],
+    /// Result types.
+    pub results: &'static [WasmType],
+}
+
+/// The doorbell call the guest runtime makes to the host for an import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostCall {
+    /// The host function's name.
+    pub name: &'static str,
+    /// Its parameter types.
+    pub params: &'static [ValueType],
+    /// Its return type.
+    pub returns: ValueType,
+}
+
+impl HostCall {
+    /// Whether `args` have this call's parameter types.
+    pub fn accepts(&self, args: &[Value]) -> bool {
+        args.len() == self.params.len()
+            && args
+                .iter()
+                .zip(self.params)
+                .all(|(a, t)| a.value_type() == *t)
+    }
+}
+
+/// One of Flint's imports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostFunction {
+    /// What the module imports.
+    pub import: WasmImport,
+    /// The host call behind it; `None` where the guest runtime answers alone (`log` goes out
+    /// as a log record, not a call).
+    pub call: Option<HostCall>,
+    /// What it does and returns (Markdown, one line).
+    pub doc: &'static str,
+}
+
+const fn flint(
+    name: &'static str,
+    params: &'static [WasmType],
+    results: &'static [WasmType],
+) -> WasmImport {
+    WasmImport {
+        module: FLINT_MODULE,
+        name,
+        params,
+        results,
+    }
+}
+
+use WasmType::I32;
+
+/// `flint.log(level, ptr, len)`.
+pub const LOG: HostFunction = HostFunction {
+    import: flint("log", &[I32, I32, I32], &[]),
+    call: None,
+    doc: "one log line (level 0 trace ... 4 error) into the function's logs; returns nothing",
+};
+
+/// `flint.kv_get(key_ptr, key_len, buf_ptr, buf_len) -> i32`.
+pub const KV_GET: HostFunction = HostFunction {
+    import: flint("kv_get", &[I32, I32, I32, I32], &[I32]),
+    call: Some(HostCall {
+        name: "kv_get",
+        params: &[ValueType::Bytes],
+        // A presence byte (0 absent, 1 present), then the value.
+        returns: ValueType::Bytes,
+    }),
+    doc: "reads the value of a key into `buf`, at most `buf_len` bytes; returns the value's full \
+          length, `-1` if absent, `-2` on a store error",
+};
+
+/// `flint.kv_set(key_ptr, key_len, val_ptr, val_len) -> i32`.
+pub const KV_SET: HostFunction = HostFunction {
+    import: flint("kv_set", &[I32, I32, I32, I32], &[I32]),
+    call: Some(HostCall {
+        name: "kv_set",
+        params: &[ValueType::Bytes, ValueType::Bytes],
+        returns: ValueType::Void,
+    }),
+    doc: "stores a value; returns `0`, `-2` on a store error, `-3` if key or value is too large",
+};
+
+/// `flint.kv_delete(key_ptr, key_len) -> i32`.
+pub const KV_DELETE: HostFunction = HostFunction {
+    import: flint("kv_delete", &[I32, I32], &[I32]),
+    call: Some(HostCall {
+        name: "kv_delete",
+        params: &[ValueType::Bytes],
+        returns: ValueType::Bool,
+    }),
+    doc: "deletes a key; returns `1` if it existed, `0` if not, `-2` on a store error",
+};
+
+/// Every one of Flint's imports.
+pub const HOST_FUNCTIONS: &[HostFunction] = &[LOG, KV_GET, KV_SET, KV_DELETE];
+
+fn types<T: Copy>(ts: &[T], name: impl Fn(T) -> String) -> String {
+    let names: alloc::vec::Vec<String> = ts.iter().map(|&t| name(t)).collect();
+    names.join(", ")
+}
+
+/// The Markdown table of [`HOST_FUNCTIONS`], as `docs/ARCHITECTURE.md` shows it.
+pub fn docs_table() -> String {
+    let mut out = String::from("| import | signature | host call | meaning |\n|---|---|---|---|\n");
+    for f in HOST_FUNCTIONS {
+        let i = &f.import;
+        let results = match i.results {
+            [] => String::new(),
+            r => format!(" -> {}", types(r, |t| String::from(t.as_str()))),
+        };
+        let call = match &f.call {
+            Some(c) => format!(
+                "`{}({}) -> {:?}`",
+                c.name,
+                types(c.params, |t| format!("{t:?}")),
+                c.returns
+            ),
+            None => String::from("-"),
+        };
+        out += &format!(
+            "| `{}.{}` | `({}){}` | {} | {} |\n",
+            i.module,
+            i.name,
+            types(i.params, |t| String::from(t.as_str())),
+            results,
+            call,
+            f.doc
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_calls_typed() {
+        for (n, a) in HOST_FUNCTIONS.iter().enumerate() {
+            for b in &HOST_FUNCTIONS[n + 1..] {
+                assert_ne!(a.import.name, b.import.name);
+            }
+        }
+        let call = KV_SET.call.unwrap();
+        assert!(call.accepts(&[Value::Bytes(alloc::vec![1]), Value::Bytes(alloc::vec![])]));
+        assert!(!call.accepts(&[Value::Bytes(alloc::vec![1])]));
+        assert!(docs_table().contains("| `flint.kv_get` | `(i32, i32, i32, i32) -> i32` |"));
+    }
+}
