@@ -104,7 +104,7 @@ use WasmType::I32;
 pub const LOG: HostFunction = HostFunction {
     import: flint("log", &[I32, I32, I32], &[]),
     call: None,
-    doc: "one log line (level 0 trace ... 4 error) into the function's logs; returns nothing",
+    doc: "`(level, ptr, len)`: one log line (level 0 trace ... 4 error) into the function's logs",
 };
 
 /// `flint.kv_get(key_ptr, key_len, buf_ptr, buf_len) -> i32`.
@@ -116,8 +116,8 @@ pub const KV_GET: HostFunction = HostFunction {
         // A presence byte (0 absent, 1 present), then the value.
         returns: ValueType::Bytes,
     }),
-    doc: "reads the value of a key into `buf`, at most `buf_len` bytes; returns the value's full \
-          length, `-1` if absent, `-2` on a store error",
+    doc: "`(key_ptr, key_len, buf_ptr, buf_len)`: reads the value of a key into `buf`, at most \
+          `buf_len` bytes; returns the value's full length, `-1` if absent, `-2` on a store error",
 };
 
 /// `flint.kv_set(key_ptr, key_len, val_ptr, val_len) -> i32`.
@@ -128,7 +128,8 @@ pub const KV_SET: HostFunction = HostFunction {
         params: &[ValueType::Bytes, ValueType::Bytes],
         returns: ValueType::Void,
     }),
-    doc: "stores a value; returns `0`, `-2` on a store error, `-3` if key or value is too large",
+    doc: "`(key_ptr, key_len, val_ptr, val_len)`: stores a value; returns `0`, `-2` on a store \
+          error, `-3` if key or value is too large",
 };
 
 /// `flint.kv_delete(key_ptr, key_len) -> i32`.
@@ -139,7 +140,8 @@ pub const KV_DELETE: HostFunction = HostFunction {
         params: &[ValueType::Bytes],
         returns: ValueType::Bool,
     }),
-    doc: "deletes a key; returns `1` if it existed, `0` if not, `-2` on a store error",
+    doc: "`(key_ptr, key_len)`: deletes a key; returns `1` if it existed, `0` if not, `-2` on a \
+          store error",
 };
 
 /// Every one of Flint's imports.
@@ -196,5 +198,20 @@ mod tests {
         assert!(call.accepts(&[Value::Bytes(alloc::vec![1]), Value::Bytes(alloc::vec![])]));
         assert!(!call.accepts(&[Value::Bytes(alloc::vec![1])]));
         assert!(docs_table().contains("| `flint.kv_get` | `(i32, i32, i32, i32) -> i32` |"));
+    }
+
+    /// `docs/ARCHITECTURE.md` shows exactly the table derived from the declarations.
+    #[test]
+    fn the_architecture_doc_shows_the_declared_table() {
+        let doc = include_str!("../../../docs/ARCHITECTURE.md");
+        let begin = "<!-- host-functions:begin -->\n";
+        let end = "<!-- host-functions:end -->";
+        let from = doc.find(begin).expect("begin marker") + begin.len();
+        let to = doc.find(end).expect("end marker");
+        assert!(
+            doc[from..to] == docs_table(),
+            "update the table in docs/ARCHITECTURE.md to:\n{}",
+            docs_table()
+        );
     }
 }

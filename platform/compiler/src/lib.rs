@@ -8,7 +8,7 @@
 //! other settings is never used.
 //!
 //! Not here: running modules (the guest runtime does that, inside a micro-VM), or caching
-//! artefacts on disk (`flint-runtime`).
+//! artefacts on disk (`flint-server`'s artefact cache, `platform/server/src/cache.rs`).
 #![forbid(unsafe_code)]
 
 mod validate;

@@ -298,6 +298,17 @@ mod tests {
         assert!(FunctionSettings::default().validate().is_ok());
     }
 
+    /// The README states the defaults defined here (a test, since prose cannot import them).
+    #[test]
+    fn the_readme_states_these_defaults() {
+        let readme = include_str!("../../../README.md").replace('\n', " ");
+        let stated = format!(
+            "(`memory_limit_mb` {DEFAULT_MEMORY_LIMIT_MB}, `timeout_ms` {DEFAULT_TIMEOUT_MS}, \
+             `max_concurrency` {DEFAULT_MAX_CONCURRENCY}, `entry` `{DEFAULT_ENTRY}`"
+        );
+        assert!(readme.contains(&stated), "README should say {stated}");
+    }
+
     #[test]
     fn unknown_fields_are_refused() {
         let parsed: Result<FunctionSettings, _> = serde_json::from_str(r#"{"memory": 5}"#);

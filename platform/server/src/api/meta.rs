@@ -25,6 +25,7 @@ pub fn document() -> Value {
     };
     json!({
         "outcomes": OutcomeKind::ALL.map(OutcomeKind::as_str),
+        "outcome_ok": OutcomeKind::Ok.as_str(),
         "fault_kinds": {
             "vm": group(|f| matches!(f, FaultLabel::Vm(_))),
             "trap": group(|f| matches!(f, FaultLabel::Trap(_))),
