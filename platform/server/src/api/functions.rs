@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -313,16 +314,21 @@ pub async fn rollback(
     Ok(Json(json!({ "name": name, "version": body.version })).into_response())
 }
 
-/// Passes for a valid token and an existing function.
-async fn require_existing(
-    state: &SharedState,
-    headers: &HeaderMap,
-    name: &str,
-) -> Result<(), ApiError> {
-    require_token(state, headers).await?;
-    match state.store.get_function(name).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::function_not_found(name)),
+/// The `{name}` of a request with a valid token for an existing function.
+pub struct Existing(String);
+
+impl FromRequestParts<SharedState> for Existing {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let Path(name) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+        require_token(state, &parts.headers).await?;
+        match state.store.get_function(&name).await? {
+            Some(_) => Ok(Self(name)),
+            None => Err(ApiError::function_not_found(&name)),
+        }
     }
 }
 
@@ -336,11 +342,9 @@ pub struct RecordQuery {
 /// `GET /functions/{name}/logs?limit=N`: newest first.
 pub async fn logs(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Existing(name): Existing,
     Query(q): Query<RecordQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_existing(&state, &headers, &name).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let logs = state.store.recent_logs(&name, limit).await?;
     Ok(Json(json!({ "logs": logs })).into_response())
@@ -350,11 +354,9 @@ pub async fn logs(
 /// first (the dashboard's charts are drawn from these).
 pub async fn invocations(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Existing(name): Existing,
     Query(q): Query<RecordQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_existing(&state, &headers, &name).await?;
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let since = q.since_ms.unwrap_or(0);
     let records = state.store.recent_invocations(&name, since, limit).await?;

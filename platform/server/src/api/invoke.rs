@@ -27,19 +27,22 @@ const STDERR_LOG_LINES: usize = 100;
 /// The level of stderr lines in the logs.
 const STDERR_LEVEL: LogLevel = LogLevel::Warn;
 
-/// What the request adds to a run.
+/// What the request adds to a run (its body aside).
 struct Call {
     name: String,
     headers: HeaderMap,
-    stdin: Bytes,
     env: Vec<String>,
     cgi: bool,
 }
 
 /// Runs one call, start to finish.
-async fn run(state: SharedState, call: Call) -> Response {
+async fn run(state: SharedState, call: Call, body: Result<Bytes, BytesRejection>) -> Response {
     let started_at = now_ms();
     let started = Instant::now();
+    let stdin = match body_or_error(body, state.limits.max_body_bytes) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     let pool = match state.scheduler.pool(&call.name).await {
         Ok(p) => p,
         Err(f) => return ApiError::from(f).into_response(),
@@ -52,7 +55,7 @@ async fn run(state: SharedState, call: Call) -> Response {
     let version = pool.version;
     let request = pool
         .settings
-        .request(&call.name, version, call.stdin.to_vec(), call.env);
+        .request(&call.name, version, stdin.to_vec(), call.env);
     let result = state.scheduler.invoke(pool, request).await;
     let outcome = Outcome::new(version, result);
     let duration = started.elapsed();
@@ -132,18 +135,13 @@ pub async fn invoke(
     if crate::settings::validate_name(&name).is_err() {
         return ApiError::function_not_found(&name).into_response();
     }
-    let stdin = match body_or_error(body, state.limits.max_body_bytes) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
     let call = Call {
         name,
         headers,
-        stdin,
         env: vec!["REQUEST_METHOD=POST".into()],
         cgi: false,
     };
-    run(state, call).await
+    run(state, call, body).await
 }
 
 /// Any request that matched no API route: a path route to a function, or 404.
@@ -156,18 +154,12 @@ pub async fn routed(State(state): State<SharedState>, request: Request) -> Respo
     let query = request.uri().query().unwrap_or("");
     let headers = request.headers().clone();
     let env = cgi::environment(request.method().as_str(), &prefix, &path, query, &headers);
-    let limit = state.limits.max_body_bytes;
-    let body = Bytes::from_request(request, &state).await;
-    let stdin = match body_or_error(body, limit) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
     let call = Call {
         name,
         headers,
-        stdin,
         env,
         cgi: true,
     };
-    run(state, call).await
+    let body = Bytes::from_request(request, &state).await;
+    run(state, call, body).await
 }
