@@ -25,7 +25,7 @@
 //! the host copies the artefact into the module region (read + execute for the guest, never
 //! writable) and wasmtime loads it in place (`Module::deserialize_raw`), with no copy and no
 //! compiler inside the VM. Why this engine, measured on these machines
-//! (`../shared/ENVIRONMENT.md`, and `docs/BENCHMARKS.md` for Flint's own numbers):
+//! (`docs/BENCHMARKS.md`):
 //!
 //! - speed: Cranelift's native code is 9x faster than the wasmi interpreter on fib(30) and 6x on a
 //!   memory-bound checksum, and 20-60x faster than wasmtime's portable Pulley bytecode; inside the

@@ -6,7 +6,7 @@
 //!
 //! The engine is wasmtime 48's runtime, built `no_std` inside this binary, running modules that
 //! the host compiled ahead of time with Cranelift (`platform/compiler`). Measured on these
-//! machines (`../shared/ENVIRONMENT.md`), native code from Cranelift runs compute 9x faster
+//! machines (PVM-nested KVM, see `docs/BENCHMARKS.md`), native code from Cranelift runs compute 9x faster
 //! than the wasmi interpreter and 20x faster than wasmtime's portable Pulley bytecode, and a
 //! precompiled module loads in place with no copy (`Module::deserialize_raw`). The compiled
 //! module lives in the module region, which the guest can execute but never write: the host

@@ -1,4 +1,5 @@
-//! The HTTP API (axum): the contract of `shared/DESIGN.md`, one handler module per concern.
+//! The HTTP API (axum), one handler module per concern; the README's "HTTP API" table is the
+//! contract.
 //!
 //! - [`functions`]: deploy, list, show, delete, rollback, logs, invocation records.
 //! - [`invoke`]: `POST /functions/{name}/invoke` and CGI-style path routes ([`cgi`]).
