@@ -2,15 +2,17 @@
 //! and extended encodings of valid messages, and random buffer bookkeeping. A decoder may
 //! refuse any of them; it may never panic or read outside its input.
 //!
-//! (A coverage-guided fuzzer needs a nightly toolchain here; these run on stable, in CI.)
+//! The coverage-guided fuzz targets (`fuzz/`, see `docs/SECURITY.md`) cover the same decoders
+//! for longer; these run in every test run.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::buffer::{self, BufferMemory};
+use crate::fb;
 use crate::message::{
-    CallKind, ErrorCode, FunctionCall, GuestError, GuestLogData, HostFunctionDefinition,
-    HostFunctionDetails, LogLevel, Message, ReturnValue, Value, ValueType,
+    CallKind, DecodeError, ErrorCode, FunctionCall, GuestError, GuestLogData,
+    HostFunctionDefinition, HostFunctionDetails, LogLevel, Message, ReturnValue, Value, ValueType,
 };
 use crate::peb::{STATUS_WORDS, StatusBlock};
 use crate::wasm::{TrapKind, WasmInit, WasmResult, WasmRun};
@@ -187,4 +189,71 @@ fn any_status_block_bytes_decode() {
         }
         let _ = StatusBlock::from_bytes(&b);
     }
+}
+
+fn peak_rss_kib() -> u64 {
+    extern crate std;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A ~1 MiB host call whose parameter vector repeats one offset to a 256 KiB byte vector
+/// 4,000 times would expand to ~1 GiB of copies: it is refused by the verifier, typed, before
+/// anything is copied, and the process's peak memory does not move.
+#[test]
+fn shared_offsets_cannot_expand_a_message() {
+    use flatbuffers::FlatBufferBuilder;
+    let mut fbb = FlatBufferBuilder::new();
+    let big = fbb.create_vector(&vec![7u8; 256 << 10]);
+    let value = fb::BytesValue::create(&mut fbb, &fb::BytesValueArgs { value: Some(big) });
+    let param = fb::Parameter::create(
+        &mut fbb,
+        &fb::ParameterArgs {
+            value_type: fb::Value::BytesValue,
+            value: Some(value.as_union_value()),
+        },
+    );
+    let params = fbb.create_vector(&vec![param; 4000]);
+    let name = fbb.create_string("kv_set");
+    let root = fb::FunctionCall::create(
+        &mut fbb,
+        &fb::FunctionCallArgs {
+            function_name: Some(name),
+            parameters: Some(params),
+            kind: fb::CallKind::Host,
+        },
+    );
+    fbb.finish_size_prefixed(root, None);
+    let bytes = fbb.finished_data().to_vec();
+    assert!(bytes.len() < 2 << 20, "{}", bytes.len());
+    let before = peak_rss_kib();
+    let err = FunctionCall::decode(&bytes).unwrap_err();
+    assert!(
+        matches!(err, DecodeError::Flatbuffer(_)),
+        "expected the verifier to refuse it: {err:?}"
+    );
+    assert!(peak_rss_kib() < before + (32 << 10), "peak RSS moved");
+}
+
+/// A call with more arguments than any function takes is refused, typed.
+#[test]
+fn argument_count_is_capped() {
+    let call = FunctionCall {
+        name: "f".into(),
+        args: vec![Value::U32(1); crate::message::MAX_ARGS + 1],
+        kind: CallKind::Host,
+    };
+    assert!(matches!(
+        FunctionCall::decode(&call.encode()),
+        Err(DecodeError::TooMany { .. })
+    ));
+    let ok = FunctionCall {
+        args: vec![Value::Bytes(vec![1; 1000]); crate::message::MAX_ARGS],
+        ..call
+    };
+    assert_eq!(FunctionCall::decode(&ok.encode()).unwrap(), ok);
 }

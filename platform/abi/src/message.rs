@@ -34,7 +34,27 @@ pub enum DecodeError {
         /// The field.
         field: &'static str,
     },
+    /// A list holds more entries than any message of this kind may.
+    #[error("{field} has {count} entries, more than {limit}")]
+    TooMany {
+        /// The field.
+        field: &'static str,
+        /// How many it has.
+        count: usize,
+        /// How many are allowed.
+        limit: usize,
+    },
 }
+
+/// Most arguments a call may carry (host functions and guest functions take a handful).
+pub const MAX_ARGS: usize = 64;
+/// Most tables one message may have the verifier visit.
+const MAX_TABLES: usize = 4096;
+/// Deepest table nesting of any message (a call's parameter's value is three deep).
+const MAX_DEPTH: usize = 8;
+/// What a message may visit beyond its own length: vtables are shared by design (the builder
+/// deduplicates them), so visiting each table's vtable again adds a few bytes per table.
+const SHARED_VTABLE_SLACK: usize = 8 * MAX_TABLES;
 
 // Not `#[from]`: without `std`, `InvalidFlatbuffer` is not a `core::error::Error`.
 impl From<flatbuffers::InvalidFlatbuffer> for DecodeError {
@@ -413,7 +433,18 @@ where
     if prefix != Some(bytes.len().wrapping_sub(4)) {
         return Err(DecodeError::SizePrefix);
     }
-    Ok(flatbuffers::size_prefixed_root::<T>(bytes)?)
+    // Bounded by the bytes themselves: a message that points many times at one large vector
+    // (shared offsets) is refused before it is expanded, so everything decoded from it (every
+    // string and byte vector copied) is at most about as large as the buffer it came from.
+    let opts = flatbuffers::VerifierOptions {
+        max_depth: MAX_DEPTH,
+        max_tables: MAX_TABLES,
+        max_apparent_size: bytes.len() + SHARED_VTABLE_SLACK,
+        ignore_missing_null_terminator: false,
+    };
+    Ok(flatbuffers::size_prefixed_root_with_opts::<T>(
+        &opts, bytes,
+    )?)
 }
 
 // ---------------------------------------------------------------- messages
@@ -464,6 +495,14 @@ impl Message for FunctionCall {
                 });
             }
         };
+        let count = call.parameters().map_or(0, |ps| ps.len());
+        if count > MAX_ARGS {
+            return Err(DecodeError::TooMany {
+                field: "FunctionCall.parameters",
+                count,
+                limit: MAX_ARGS,
+            });
+        }
         let args = call
             .parameters()
             .map(|ps| {
