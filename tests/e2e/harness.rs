@@ -160,7 +160,13 @@ impl Server {
 
     /// Stops and starts the server on the same store.
     pub fn restart(&mut self) {
+        self.restart_after(|_| {});
+    }
+
+    /// Stops the server, lets `meddle` change its data directory, and starts it again.
+    pub fn restart_after(&mut self, meddle: impl FnOnce(&std::path::Path)) {
         assert!(self.terminate().success(), "clean exit before restart");
+        meddle(&self.data_dir);
         self.spawn();
     }
 

@@ -9,6 +9,7 @@ mod dashboard;
 mod harness;
 mod memory;
 mod scenarios;
+mod security;
 
 /// Declares each scenario (`module::function`) as a test for both backends.
 macro_rules! for_both_backends {
@@ -41,4 +42,6 @@ for_both_backends!(
     memory::memory_per_function_and_after_faults,
     memory::memory_budget_evicts_and_refuses,
     dashboard::dashboard_in_a_real_browser,
+    security::snapshots_are_never_shared_between_functions,
+    security::tampered_cache_files_are_detected_and_rebuilt,
 );

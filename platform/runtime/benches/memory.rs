@@ -75,9 +75,10 @@ fn main() {
         .collect();
     let per_function = per_item(n, |i| {
         let path = dir.join(format!("{i}.snap"));
-        let mut sb = rt
-            .boot_cached(&artifacts[i], &cfg, host(), &path)
-            .expect("boot");
+        let mut sb = rt.boot(&artifacts[i], &cfg, host()).expect("boot");
+        sb.snapshot()
+            .write_to(&path)
+            .expect("write the snapshot file");
         invoke(&mut sb, &cfg, &hello()).expect("invoke");
         sb.restore().expect("restore");
         sb

@@ -1,6 +1,5 @@
 //! Booting a compiled module to a snapshot, and invoking it.
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -143,32 +142,10 @@ impl Runtime {
         Ok(sandbox.boot_with(Some((WASM_INIT, &args)))?)
     }
 
-    /// Like [`Runtime::boot`], but resumes from the snapshot file at `snapshot` when one from
-    /// this guest runtime and configuration is there, and writes one after a fresh boot. A
-    /// file that cannot be used is replaced, never trusted.
-    pub fn boot_cached(
-        &self,
-        artifact: &Artifact,
-        config: &FunctionConfig,
-        host: HostFunctions,
-        snapshot: &Path,
-    ) -> Result<ReadySandbox, RuntimeError> {
-        if snapshot.exists() {
-            match Snapshot::read_from(snapshot, self.image.clone()) {
-                Ok(s) => {
-                    let module_bytes = artifact.bytes.len();
-                    return self.spawn(Arc::new(s), config, module_bytes, host);
-                }
-                Err(e) => {
-                    tracing::warn!(path = %snapshot.display(), error = %e, "ignoring unusable snapshot file")
-                }
-            }
-        }
-        let sandbox = self.boot(artifact, config, host)?;
-        if let Err(e) = sandbox.snapshot().write_to(snapshot) {
-            tracing::warn!(path = %snapshot.display(), error = %e, "could not cache the snapshot");
-        }
-        Ok(sandbox)
+    /// The guest runtime image every sandbox runs (what a snapshot read back is checked
+    /// against).
+    pub fn image(&self) -> &Arc<GuestImage> {
+        &self.image
     }
 
     /// Another sandbox of a booted function, mapped copy-on-write from its snapshot.

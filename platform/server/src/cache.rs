@@ -1,10 +1,30 @@
-//! The node-local cache of compiled artefacts, keyed by module hash and compiler fingerprint, so
-//! a restart does not recompile and a cached artefact from another wasmtime version or setting
-//! is never found.
+//! The node-local cache of compiled artefacts and booted snapshots, so a restart neither
+//! recompiles nor reboots. Artefacts are keyed by module hash and compiler fingerprint (an
+//! artefact from another wasmtime version or setting is never found); snapshots also by the
+//! function and its memory shape (`FunctionConfig::snapshot_key`).
+//!
+//! Nothing read back is trusted: an artefact is native code the guest runs, and a snapshot is
+//! the guest's whole memory. Every file is sealed with an HMAC-SHA256 under a per-node key
+//! (`node.key` in the data directory, 32 random bytes, created 0600), over its kind, its file
+//! name and its bytes, so a file that was altered, truncated or moved to another name fails to
+//! open. Such a file is treated as absent: it is logged, counted in
+//! `flint_cache_rejections_total{kind}`, deleted, and rebuilt.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use flint_compiler::{Artifact, Compiler, ModuleLimits};
+use flint_vmm::{GuestImage, Snapshot};
+use hmac::{Hmac, Mac};
+use prometheus::IntCounterVec;
+use sha2::Sha256;
+
+/// Length of a seal (an HMAC-SHA256 tag) at the end of every cache file.
+const TAG_BYTES: usize = 32;
+/// Length of the node key.
+const KEY_BYTES: usize = 32;
 
 /// Why an artefact could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -21,23 +41,158 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
+    /// The node key could not be read or created.
+    #[error("Node key {path}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// The OS error (or a key of the wrong length).
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// Compiled artefacts on disk.
-#[derive(Clone, Debug)]
+/// What a cache file holds, as the `kind` label of `flint_cache_rejections_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheKind {
+    /// A compiled module.
+    Artifact,
+    /// A booted function's snapshot.
+    Snapshot,
+}
+
+impl CacheKind {
+    /// Every kind.
+    pub const ALL: [CacheKind; 2] = [CacheKind::Artifact, CacheKind::Snapshot];
+
+    /// The label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheKind::Artifact => "artifact",
+            CacheKind::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// Reads the node key at `path`, creating it (0600, 32 bytes from the OS) if absent.
+fn node_key(path: &Path) -> Result<[u8; KEY_BYTES], CacheError> {
+    let err = |source| CacheError::Key {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => bytes.try_into().map_err(|_| {
+            err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the node key is not 32 bytes",
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; KEY_BYTES];
+            getrandom::fill(&mut key).map_err(|e| err(std::io::Error::other(e)))?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(err)?;
+            f.write_all(&key).and_then(|()| f.sync_all()).map_err(err)?;
+            Ok(key)
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Compiled artefacts and snapshots on disk, sealed with the node key.
+#[derive(Clone)]
 pub struct ArtifactCache {
     dir: PathBuf,
     compiler: Compiler,
+    key: Arc<[u8; KEY_BYTES]>,
+    rejected: IntCounterVec,
+}
+
+impl std::fmt::Debug for ArtifactCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactCache")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ArtifactCache {
-    /// A cache in `dir` (created if missing) for `compiler`.
-    pub fn new(dir: &Path, compiler: Compiler) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+    /// A cache in `dir` (created if missing) for `compiler`, sealed with the key at `key_path`
+    /// (created if missing); rejected files count in `rejected`.
+    pub fn new(
+        dir: &Path,
+        key_path: &Path,
+        compiler: Compiler,
+        rejected: IntCounterVec,
+    ) -> Result<Self, CacheError> {
+        std::fs::create_dir_all(dir).map_err(|source| CacheError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         Ok(Self {
             dir: dir.to_path_buf(),
             compiler,
+            key: Arc::new(node_key(key_path)?),
+            rejected,
         })
+    }
+
+    fn mac(&self, kind: CacheKind, path: &Path, bytes: &[u8]) -> Hmac<Sha256> {
+        // A key of any length is valid for HMAC; the error case cannot happen.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key[..])
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let name = path
+            .file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or(b"");
+        for part in [b"flint-cache-v1".as_slice(), kind.as_str().as_bytes(), name] {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part);
+        }
+        mac.update(bytes);
+        mac
+    }
+
+    /// Writes `bytes` sealed to `path`, atomically.
+    fn seal(&self, kind: CacheKind, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let tag = self.mac(kind, path, bytes).finalize().into_bytes();
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.write_all(&tag)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// The bytes sealed at `path`, or `None` if there is no file or its seal does not hold
+    /// (then it is counted, logged and deleted).
+    fn open(&self, kind: CacheKind, path: &Path) -> Option<Vec<u8>> {
+        let mut bytes = std::fs::read(path).ok()?;
+        let authentic = bytes.len() >= TAG_BYTES && {
+            let tag = bytes.split_off(bytes.len() - TAG_BYTES);
+            self.mac(kind, path, &bytes).verify_slice(&tag).is_ok()
+        };
+        if authentic {
+            return Some(bytes);
+        }
+        self.reject(kind, path, "its seal does not match");
+        None
+    }
+
+    fn reject(&self, kind: CacheKind, path: &Path, why: &str) {
+        self.rejected.with_label_values(&[kind.as_str()]).inc();
+        tracing::warn!(path = %path.display(), kind = kind.as_str(), why, "rejected a cache file; rebuilding it");
+        let _ = std::fs::remove_file(path);
     }
 
     fn path(&self, sha256: &str) -> PathBuf {
@@ -53,17 +208,15 @@ impl ArtifactCache {
         limits: &ModuleLimits,
     ) -> Result<Artifact, CacheError> {
         let path = self.path(sha256);
-        if let Ok(bytes) = std::fs::read(&path) {
+        if let Some(bytes) = self.open(CacheKind::Artifact, &path) {
             return Ok(Artifact {
                 bytes,
                 fingerprint: self.compiler.fingerprint().to_string(),
             });
         }
         let artifact = self.compiler.compile(wasm, limits)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let write =
-            std::fs::write(&tmp, &artifact.bytes).and_then(|()| std::fs::rename(&tmp, &path));
-        write.map_err(|source| CacheError::Write { path, source })?;
+        self.seal(CacheKind::Artifact, &path, &artifact.bytes)
+            .map_err(|source| CacheError::Write { path, source })?;
         Ok(artifact)
     }
 
@@ -75,8 +228,91 @@ impl ArtifactCache {
         ))
     }
 
+    /// The snapshot sealed at `path` for `image`, if there is an authentic, usable one.
+    pub fn load_snapshot(&self, path: &Path, image: &Arc<GuestImage>) -> Option<Snapshot> {
+        let bytes = self.open(CacheKind::Snapshot, path)?;
+        match Snapshot::from_file_bytes(&bytes, image.clone()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                // Authentic but unusable: written by another guest runtime build.
+                tracing::info!(path = %path.display(), error = %e, "snapshot file of another build; rebooting");
+                let _ = std::fs::remove_file(path);
+                None
+            }
+        }
+    }
+
+    /// Seals `snapshot` to `path` (a failure is logged: the next start boots afresh).
+    pub fn store_snapshot(&self, path: &Path, snapshot: &Snapshot) {
+        if let Err(e) = self.seal(CacheKind::Snapshot, path, &snapshot.to_file_bytes()) {
+            tracing::warn!(path = %path.display(), error = %e, "could not cache the snapshot");
+        }
+    }
+
     /// Forgets the artefact of `sha256` (after it failed to load).
     pub fn evict(&self, sha256: &str) {
         let _ = std::fs::remove_file(self.path(sha256));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(dir: &Path) -> (ArtifactCache, IntCounterVec) {
+        let rejected = IntCounterVec::new(prometheus::Opts::new("r", "r"), &["kind"]).unwrap();
+        let compiler = Compiler::new().unwrap();
+        let c = ArtifactCache::new(
+            &dir.join("a"),
+            &dir.join("node.key"),
+            compiler,
+            rejected.clone(),
+        );
+        (c.unwrap(), rejected)
+    }
+
+    #[test]
+    fn a_flipped_byte_a_truncation_or_a_rename_is_rejected() {
+        let dir = std::env::temp_dir().join(format!("flint-cache-test-{}", std::process::id()));
+        let (c, rejected) = cache(&dir);
+        let key = dir.join("node.key");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let path = dir.join("a/x.snap");
+        c.seal(CacheKind::Snapshot, &path, b"snapshot bytes")
+            .unwrap();
+        assert_eq!(
+            c.open(CacheKind::Snapshot, &path).unwrap(),
+            b"snapshot bytes"
+        );
+        // Same bytes, another kind: refused.
+        c.seal(CacheKind::Snapshot, &path, b"snapshot bytes")
+            .unwrap();
+        assert!(c.open(CacheKind::Artifact, &path).is_none());
+        // Flipped byte.
+        c.seal(CacheKind::Snapshot, &path, b"snapshot bytes")
+            .unwrap();
+        let mut b = std::fs::read(&path).unwrap();
+        b[3] ^= 1;
+        std::fs::write(&path, &b).unwrap();
+        assert!(c.open(CacheKind::Snapshot, &path).is_none());
+        assert!(!path.exists(), "a rejected file is deleted");
+        // Moved to another name.
+        c.seal(CacheKind::Snapshot, &path, b"snapshot bytes")
+            .unwrap();
+        let other = dir.join("a/y.snap");
+        std::fs::rename(&path, &other).unwrap();
+        assert!(c.open(CacheKind::Snapshot, &other).is_none());
+        // Truncated below a tag.
+        std::fs::write(&path, b"short").unwrap();
+        assert!(c.open(CacheKind::Snapshot, &path).is_none());
+        assert_eq!(rejected.with_label_values(&["snapshot"]).get(), 3);
+        assert_eq!(rejected.with_label_values(&["artifact"]).get(), 1);
+        // The key survives a restart: a second cache over the same key opens old files.
+        c.seal(CacheKind::Artifact, &path, b"code").unwrap();
+        let (again, _) = cache(&dir);
+        assert_eq!(again.open(CacheKind::Artifact, &path).unwrap(), b"code");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -52,6 +52,12 @@ pub struct Metrics {
     pub memory_evictions: IntCounterVec,
     /// `flint_memory_rejections_total`: calls and deploys refused because they could not fit.
     pub memory_rejections: IntCounter,
+    /// `flint_cache_rejections_total{kind}`: cache files (artefacts, snapshots) whose seal did
+    /// not hold, rebuilt.
+    pub cache_rejections: IntCounterVec,
+    /// `flint_stack_cookie_violations_total{function}`: calls that overwrote the stack cookie
+    /// (also counted in `flint_stack_guard_violations_total`).
+    pub stack_cookie_violations: IntCounterVec,
 }
 
 /// Memory kinds, as the `kind` label of `flint_memory_bytes`.
@@ -144,6 +150,23 @@ impl Metrics {
             "flint_memory_rejections_total",
             "Calls and deploys refused because they could not fit the memory budget",
         ));
+        let cache_rejections = must(IntCounterVec::new(
+            Opts::new(
+                "flint_cache_rejections_total",
+                "Cache files (compiled artefacts, snapshots) rejected because their seal did not hold",
+            ),
+            &["kind"],
+        ));
+        for k in crate::cache::CacheKind::ALL {
+            cache_rejections.with_label_values(&[k.as_str()]);
+        }
+        let stack_cookie_violations = must(IntCounterVec::new(
+            Opts::new(
+                "flint_stack_cookie_violations_total",
+                "Calls that overwrote the guest stack cookie (a stack overflow past the guard)",
+            ),
+            &["function"],
+        ));
         for k in MEMORY_KINDS {
             memory.with_label_values(&[k]);
         }
@@ -166,6 +189,8 @@ impl Metrics {
             memory_budget,
             memory_evictions,
             memory_rejections,
+            cache_rejections,
+            stack_cookie_violations,
         };
         let r = &m.registry;
         must(r.register(Box::new(m.invocations.clone())));
@@ -182,6 +207,8 @@ impl Metrics {
         must(r.register(Box::new(m.memory_budget.clone())));
         must(r.register(Box::new(m.memory_evictions.clone())));
         must(r.register(Box::new(m.memory_rejections.clone())));
+        must(r.register(Box::new(m.cache_rejections.clone())));
+        must(r.register(Box::new(m.stack_cookie_violations.clone())));
         m
     }
 
@@ -193,6 +220,7 @@ impl Metrics {
         }
         self.invocation_duration.with_label_values(&[function]);
         self.stack_guard_violations.with_label_values(&[function]);
+        self.stack_cookie_violations.with_label_values(&[function]);
         for kind in FaultLabel::all() {
             self.guest_faults
                 .with_label_values(&[function, kind.as_str()]);
@@ -211,6 +239,9 @@ impl Metrics {
         }
         let _ = self.invocation_duration.remove_label_values(&[function]);
         let _ = self.stack_guard_violations.remove_label_values(&[function]);
+        let _ = self
+            .stack_cookie_violations
+            .remove_label_values(&[function]);
         for kind in FaultLabel::all() {
             let _ = self
                 .guest_faults
@@ -234,8 +265,14 @@ impl Metrics {
             self.guest_faults
                 .with_label_values(&[function, fault.as_str()])
                 .inc();
-            if fault == FaultLabel::Vm(FaultKind::StackGuard) {
+            // A stack cookie overwritten is a stack overflow that got past the guard page.
+            if let FaultLabel::Vm(FaultKind::StackGuard | FaultKind::StackCookie) = fault {
                 self.stack_guard_violations
+                    .with_label_values(&[function])
+                    .inc();
+            }
+            if fault == FaultLabel::Vm(FaultKind::StackCookie) {
+                self.stack_cookie_violations
                     .with_label_values(&[function])
                     .inc();
             }

@@ -373,17 +373,21 @@ impl Scheduler {
         let (sha, cfg, h) = (sha256.to_string(), config.clone(), host.clone());
         let booted = tokio::task::spawn_blocking(move || {
             let artifact = cache.get_or_compile(&sha, &wasm, &limits)?;
-            let key = cfg.snapshot_key(&function, artifact.bytes.len());
-            let snapshot = cache.snapshot_path(&sha, &key);
-            match runtime.boot_cached(&artifact, &cfg, h, &snapshot) {
-                Ok(sb) => Ok((sb, artifact.bytes.len())),
-                Err(e) => {
-                    // A damaged cache entry must not stick: compile afresh next time.
-                    cache.evict(&sha);
-                    let _ = std::fs::remove_file(&snapshot);
-                    Err(LoadError::Boot(e))
-                }
-            }
+            let module_bytes = artifact.bytes.len();
+            let key = cfg.snapshot_key(&function, module_bytes);
+            let path = cache.snapshot_path(&sha, &key);
+            let booted = match cache.load_snapshot(&path, runtime.image()) {
+                Some(s) => runtime.spawn(Arc::new(s), &cfg, module_bytes, h),
+                None => runtime.boot(&artifact, &cfg, h).inspect(|sb| {
+                    cache.store_snapshot(&path, sb.snapshot());
+                }),
+            };
+            booted.map(|sb| (sb, module_bytes)).map_err(|e| {
+                // A damaged cache entry must not stick: compile afresh next time.
+                cache.evict(&sha);
+                let _ = std::fs::remove_file(&path);
+                LoadError::Boot(e)
+            })
         })
         .await
         .map_err(|_| LoadError::Worker)?;

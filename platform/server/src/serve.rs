@@ -107,12 +107,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?
         .context("start the micro-VM runtime (is /dev/kvm available?)")?;
     let compiler = runtime.compiler().clone();
+    let metrics = Arc::new(Metrics::new());
     let cache = ArtifactCache::new(
         &args.store.data_dir.join("cache/artifacts"),
+        &args.store.data_dir.join("node.key"),
         compiler.clone(),
+        metrics.cache_rejections.clone(),
     )
     .context("create the artefact cache")?;
-    let metrics = Arc::new(Metrics::new());
     let limits = Limits {
         max_total_concurrency: args
             .max_concurrency

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use flint_abi::layout::{Access, GVA_STATUS, PAGE_SIZE, STACK_COOKIE_SIZE_BYTES};
 use flint_abi::peb::{STATUS_MAGIC, STATUS_WORDS, StatusBlock};
+use kvm_bindings::kvm_sregs;
 
 use crate::memory::{GuestMemory, MemoryError};
 use crate::pages::{push_run, runs_len};
@@ -143,6 +144,7 @@ fn whole_pages(ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
 /// Restores `vm` to `snapshot` with `strategy`.
 pub(crate) fn restore(
     vm: &mut Vm,
+    sregs: &kvm_sregs,
     snapshot: &Snapshot,
     strategy: RestoreStrategy,
     after_fault: bool,
@@ -191,7 +193,7 @@ pub(crate) fn restore(
     }
     vm.set_fpu(&snapshot.cpu.fpu)?;
     if after_fault {
-        vm.set_sregs(&snapshot.cpu.sregs)?;
+        vm.set_sregs(sregs)?;
     }
     Ok(RestoreStats {
         strategy: used,

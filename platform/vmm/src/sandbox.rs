@@ -12,6 +12,7 @@ use flint_abi::layout::{
 };
 use flint_abi::message::{GuestLogData, Message, Value};
 use flint_abi::peb::{ABI_VERSION, PEB_MAGIC, Peb};
+use kvm_bindings::kvm_sregs;
 
 use crate::call::{CallError, RunMode};
 use crate::cpu;
@@ -108,6 +109,8 @@ pub enum BootError {
 /// What every sandbox has, booted or not.
 pub(crate) struct Parts {
     pub vm: Vm,
+    /// The special registers, built from code for this vCPU: set at creation and after a fault.
+    pub sregs: kvm_sregs,
     pub layout: Layout,
     pub image: Arc<GuestImage>,
     pub config: SandboxConfig,
@@ -160,10 +163,12 @@ impl UninitSandbox {
         memory.take_host_writes();
 
         let vm = Vm::new(hv, memory, config.restore.needs_dirty_log())?;
-        vm.set_sregs(&cpu::sregs(vm.get_sregs()?, &layout))?;
+        let sregs = cpu::sregs(vm.get_sregs()?, &layout);
+        vm.set_sregs(&sregs)?;
         Ok(Self {
             parts: Parts {
                 vm,
+                sregs,
                 layout,
                 image,
                 config,
@@ -217,7 +222,6 @@ impl UninitSandbox {
             layout: self.parts.layout,
             image: self.parts.image.clone(),
             cpu: CpuState {
-                sregs: vm.get_sregs()?,
                 fpu: vm.get_fpu()?,
                 cookie: self.cookie,
             },
@@ -295,7 +299,8 @@ impl ReadySandbox {
         }
         let memory = snapshot.map_private()?;
         let vm = Vm::new(hv, memory, config.restore.needs_dirty_log())?;
-        vm.set_sregs(&snapshot.cpu.sregs)?;
+        let sregs = cpu::sregs(vm.get_sregs()?, &snapshot.layout);
+        vm.set_sregs(&sregs)?;
         vm.set_fpu(&snapshot.cpu.fpu)?;
         if vm.dirty_log {
             vm.take_dirty_log()?;
@@ -303,6 +308,7 @@ impl ReadySandbox {
         Ok(Self {
             parts: Parts {
                 vm,
+                sregs,
                 layout: snapshot.layout,
                 image: snapshot.image.clone(),
                 config,
@@ -353,6 +359,7 @@ impl ReadySandbox {
     pub fn restore(&mut self) -> Result<RestoreStats, RestoreError> {
         let stats = restore::restore(
             &mut self.parts.vm,
+            &self.parts.sregs,
             &self.snapshot,
             self.parts.config.restore,
             self.faulted,

@@ -17,7 +17,7 @@
 use std::sync::{Arc, OnceLock};
 
 use flint_abi::layout::{Access, Layout, PAGE_SIZE, STACK_COOKIE_SIZE_BYTES};
-use kvm_bindings::{kvm_fpu, kvm_sregs};
+use kvm_bindings::kvm_fpu;
 
 use crate::image::GuestImage;
 use crate::memory::{GuestMemory, MemoryError};
@@ -139,11 +139,10 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-/// The vCPU state a snapshot keeps (memory aside).
+/// The vCPU state a snapshot keeps (memory aside). The special registers are not part of it:
+/// every sandbox builds them from code (`cpu::sregs`), whatever a snapshot file says.
 #[derive(Clone, Copy)]
 pub struct CpuState {
-    /// Special registers, restored after a fault.
-    pub sregs: kvm_sregs,
     /// FPU/SSE state every call starts from.
     pub fpu: kvm_fpu,
     /// The stack cookie the guest must leave alone.

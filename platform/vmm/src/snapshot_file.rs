@@ -3,7 +3,7 @@
 //! ```text
 //!  0        8          12         16                      data offset (page-aligned)
 //!  ┌────────┬──────────┬──────────┬───────────────────────┬──────────────────────────────┐
-//!  │FLINTSNP│ version  │ hdr len  │ header: layout, vCPU, │ the snapshot's own pages,    │
+//!  │FLINTSNP│ version  │ hdr len  │ header: layout, FPU,  │ the snapshot's own pages,    │
 //!  │        │   u32    │   u32    │ cookie, page runs     │ packed in run order, no holes│
 //!  └────────┴──────────┴──────────┴───────────────────────┴──────────────────────────────┘
 //! ```
@@ -13,22 +13,26 @@
 //!
 //! The file is node-local derived data: it is written to a temporary name and renamed into
 //! place, and a file whose guest image, layout or format does not match is refused (the caller
-//! then boots afresh), never trusted.
+//! then boots afresh), never trusted. It holds no privileged vCPU state: the special registers
+//! (control registers, segments, descriptor tables) are rebuilt from code for every sandbox
+//! (`cpu::sregs`), so a tampered file cannot change how the guest's CPU is set up. Callers that
+//! keep files on disk also authenticate the bytes ([`Snapshot::to_file_bytes`] and
+//! [`Snapshot::from_file_bytes`] are what they seal and open; the server uses an HMAC).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
 use flint_abi::layout::{Layout, MemoryConfig, PAGE_SIZE};
-use kvm_bindings::{kvm_dtable, kvm_fpu, kvm_segment, kvm_sregs};
+use kvm_bindings::kvm_fpu;
 
 use crate::image::GuestImage;
 use crate::pages::PageStore;
 use crate::snapshot::{CpuState, PageRun, Snapshot, SnapshotError, Source};
 
 const MAGIC: &[u8; 8] = b"FLINTSNP";
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// Longest header read back (about 2,500 runs).
 const MAX_HEADER_BYTES: usize = 64 << 10;
 
@@ -60,18 +64,6 @@ impl Out {
     fn bytes(&mut self, v: &[u8]) {
         self.0.extend_from_slice(v);
     }
-    fn segment(&mut self, s: &kvm_segment) {
-        self.u64(s.base);
-        self.u32(s.limit);
-        self.u16(s.selector);
-        self.bytes(&[
-            s.type_, s.present, s.dpl, s.db, s.s, s.l, s.g, s.avl, s.unusable,
-        ]);
-    }
-    fn dtable(&mut self, d: &kvm_dtable) {
-        self.u64(d.base);
-        self.u16(d.limit);
-    }
 }
 
 /// Little-endian field reader over untrusted bytes.
@@ -94,32 +86,6 @@ impl In<'_> {
     }
     fn u16(&mut self) -> Result<u16, SnapshotError> {
         self.take().map(u16::from_le_bytes)
-    }
-    fn segment(&mut self) -> Result<kvm_segment, SnapshotError> {
-        let (base, limit, selector) = (self.u64()?, self.u32()?, self.u16()?);
-        let [type_, present, dpl, db, s, l, g, avl, unusable] = self.take::<9>()?;
-        Ok(kvm_segment {
-            base,
-            limit,
-            selector,
-            type_,
-            present,
-            dpl,
-            db,
-            s,
-            l,
-            g,
-            avl,
-            unusable,
-            padding: 0,
-        })
-    }
-    fn dtable(&mut self) -> Result<kvm_dtable, SnapshotError> {
-        Ok(kvm_dtable {
-            base: self.u64()?,
-            limit: self.u16()?,
-            padding: [0; 3],
-        })
     }
 }
 
@@ -147,18 +113,6 @@ fn write_header(s: &Snapshot, image_id: u64) -> Vec<u8> {
         o.u64(r.offset);
         o.bytes(&[matches!(r.source, Source::Own) as u8]);
     }
-    let r = &s.cpu.sregs;
-    for seg in [&r.cs, &r.ds, &r.es, &r.fs, &r.gs, &r.ss, &r.tr, &r.ldt] {
-        o.segment(seg);
-    }
-    o.dtable(&r.gdt);
-    o.dtable(&r.idt);
-    for v in [r.cr0, r.cr2, r.cr3, r.cr4, r.cr8, r.efer, r.apic_base] {
-        o.u64(v);
-    }
-    for v in r.interrupt_bitmap {
-        o.u64(v);
-    }
     let f = &s.cpu.fpu;
     for reg in f.fpr.iter().chain(f.xmm.iter()) {
         o.bytes(reg);
@@ -174,43 +128,48 @@ fn write_header(s: &Snapshot, image_id: u64) -> Vec<u8> {
 }
 
 impl Snapshot {
+    /// The snapshot as a file's bytes: fixed prefix, header, then the own pages at the
+    /// page-aligned data offset.
+    pub fn to_file_bytes(&self) -> Vec<u8> {
+        let header = write_header(self, self.image.id());
+        let data = data_offset(header.len()) as usize;
+        let own = self.own_store().bytes();
+        let mut out = Vec::with_capacity(data + own.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.resize(data, 0);
+        out.extend_from_slice(own);
+        out
+    }
+
     /// Writes the snapshot to `path` (atomically: a temporary file renamed into place).
     pub fn write_to(&self, path: &Path) -> Result<(), SnapshotError> {
-        let header = write_header(self, self.image.id());
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(MAGIC)?;
-            f.write_all(&FORMAT.to_le_bytes())?;
-            f.write_all(&(header.len() as u32).to_le_bytes())?;
-            f.write_all(&header)?;
-            let data = data_offset(header.len());
-            f.write_all_at(self.own_store().bytes(), data)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(SnapshotError::File)
+        write_atomically(path, &self.to_file_bytes()).map_err(SnapshotError::File)
     }
 
     /// Reads a snapshot written by [`Snapshot::write_to`] for `image`.
     pub fn read_from(path: &Path, image: Arc<GuestImage>) -> Result<Self, SnapshotError> {
-        let mut f = std::fs::File::open(path).map_err(SnapshotError::File)?;
-        let mut fixed = [0u8; 16];
-        f.read_exact(&mut fixed).map_err(SnapshotError::File)?;
-        let (magic, rest) = fixed.split_at(8);
-        if magic != MAGIC || rest[..4] != FORMAT.to_le_bytes() {
+        let bytes = std::fs::read(path).map_err(SnapshotError::File)?;
+        Self::from_file_bytes(&bytes, image)
+    }
+
+    /// Parses [`Snapshot::to_file_bytes`] for `image`, checking everything.
+    pub fn from_file_bytes(bytes: &[u8], image: Arc<GuestImage>) -> Result<Self, SnapshotError> {
+        let (fixed, rest) = bytes
+            .split_first_chunk::<16>()
+            .ok_or_else(|| invalid("snapshot file is truncated"))?;
+        let (magic, version) = fixed.split_at(8);
+        if magic != MAGIC || version[..4] != FORMAT.to_le_bytes() {
             return Err(invalid("not a Flint snapshot of this format"));
         }
-        let header_len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        if header_len > MAX_HEADER_BYTES {
+        let header_len = u32::from_le_bytes([version[4], version[5], version[6], version[7]]);
+        let header_len = header_len as usize;
+        if header_len > MAX_HEADER_BYTES || header_len > rest.len() {
             return Err(invalid("snapshot header too long"));
         }
-        let mut header = vec![0u8; header_len];
-        f.read_exact(&mut header).map_err(SnapshotError::File)?;
-        let mut h = In(&header);
+        let mut h = In(&rest[..header_len]);
         if h.u64()? != image.id() {
             return Err(invalid("snapshot of another guest runtime build"));
         }
@@ -226,83 +185,72 @@ impl Snapshot {
         let cookie = h.take::<16>()?;
         let stack_low_water_gva = h.u64()?;
         let own_bytes = h.u64()?;
-        let run_count = h.u32()? as usize;
-        if run_count > MAX_HEADER_BYTES / 25 {
-            return Err(invalid("snapshot has too many runs"));
-        }
-        let mut runs = Vec::with_capacity(run_count);
-        for _ in 0..run_count {
-            let (gpa, len, offset) = (h.u64()?, h.u64()?, h.u64()?);
-            let source = match h.take::<1>()? {
-                [0] => Source::Image,
-                [1] => Source::Own,
-                _ => return Err(invalid("snapshot run has an unknown source")),
-            };
-            runs.push(PageRun {
-                gpa,
-                len,
-                source,
-                offset,
-            });
-        }
-        let mut sregs = kvm_sregs::default();
-        for seg in [
-            &mut sregs.cs,
-            &mut sregs.ds,
-            &mut sregs.es,
-            &mut sregs.fs,
-            &mut sregs.gs,
-            &mut sregs.ss,
-            &mut sregs.tr,
-            &mut sregs.ldt,
-        ] {
-            *seg = h.segment()?;
-        }
-        sregs.gdt = h.dtable()?;
-        sregs.idt = h.dtable()?;
-        for v in [
-            &mut sregs.cr0,
-            &mut sregs.cr2,
-            &mut sregs.cr3,
-            &mut sregs.cr4,
-            &mut sregs.cr8,
-            &mut sregs.efer,
-            &mut sregs.apic_base,
-        ] {
-            *v = h.u64()?;
-        }
-        for v in &mut sregs.interrupt_bitmap {
-            *v = h.u64()?;
-        }
-        let mut fpu = kvm_fpu::default();
-        for reg in fpu.fpr.iter_mut().chain(fpu.xmm.iter_mut()) {
-            *reg = h.take::<16>()?;
-        }
-        fpu.fcw = h.u16()?;
-        fpu.fsw = h.u16()?;
-        fpu.ftwx = h.take::<1>()?[0];
-        fpu.last_opcode = h.u16()?;
-        fpu.last_ip = h.u64()?;
-        fpu.last_dp = h.u64()?;
-        fpu.mxcsr = h.u32()?;
+        let runs = read_runs(&mut h)?;
+        let fpu = read_fpu(&mut h)?;
         let data = data_offset(header_len);
-        let size = f.metadata().map_err(SnapshotError::File)?.len();
-        if Some(size) != data.checked_add(own_bytes) || !own_bytes.is_multiple_of(PAGE_SIZE) {
+        if Some(bytes.len() as u64) != data.checked_add(own_bytes)
+            || !own_bytes.is_multiple_of(PAGE_SIZE)
+        {
             return Err(invalid("snapshot data has the wrong size"));
         }
         let own = PageStore::build(own_bytes, |memfd| {
-            let mut buf = vec![0u8; 1 << 20];
-            let mut at = 0;
-            while at < own_bytes {
-                let n = buf.len().min((own_bytes - at) as usize);
-                f.read_exact_at(&mut buf[..n], data + at)?;
-                memfd.write_all_at(&buf[..n], at)?;
-                at += n as u64;
-            }
-            Ok(())
+            memfd.write_all_at(&bytes[data as usize..], 0)
         })
         .map_err(SnapshotError::File)?;
-        let cpu = CpuState { sregs, fpu, cookie };
+        let cpu = CpuState { fpu, cookie };
         Snapshot::assemble((layout, image, cpu), own, runs, stack_low_water_gva).map_err(invalid)
     }
+}
+
+fn read_runs(h: &mut In<'_>) -> Result<Vec<PageRun>, SnapshotError> {
+    let run_count = h.u32()? as usize;
+    if run_count > MAX_HEADER_BYTES / 25 {
+        return Err(invalid("snapshot has too many runs"));
+    }
+    let mut runs = Vec::with_capacity(run_count);
+    for _ in 0..run_count {
+        let (gpa, len, offset) = (h.u64()?, h.u64()?, h.u64()?);
+        let source = match h.take::<1>()? {
+            [0] => Source::Image,
+            [1] => Source::Own,
+            _ => return Err(invalid("snapshot run has an unknown source")),
+        };
+        runs.push(PageRun {
+            gpa,
+            len,
+            source,
+            offset,
+        });
+    }
+    Ok(runs)
+}
+
+fn read_fpu(h: &mut In<'_>) -> Result<kvm_fpu, SnapshotError> {
+    let mut fpu = kvm_fpu::default();
+    for reg in fpu.fpr.iter_mut().chain(fpu.xmm.iter_mut()) {
+        *reg = h.take::<16>()?;
+    }
+    fpu.fcw = h.u16()?;
+    fpu.fsw = h.u16()?;
+    fpu.ftwx = h.take::<1>()?[0];
+    fpu.last_opcode = h.u16()?;
+    fpu.last_ip = h.u64()?;
+    fpu.last_dp = h.u64()?;
+    fpu.mxcsr = h.u32()?;
+    Ok(fpu)
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed into place, synced first.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

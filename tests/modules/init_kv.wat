@@ -1,0 +1,31 @@
+;; Reads the key "secret" from its key-value store in `_initialize` (before the snapshot) and
+;; prints what it saw on every call; a call with a body stores the body as the new secret.
+;; Two functions deployed from this module must never see each other's secret.
+(module
+  (import "flint" "kv_get" (func $kv_get (param i32 i32 i32 i32) (result i32)))
+  (import "flint" "kv_set" (func $kv_set (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "secret")
+  (data (i32.const 16) "init saw: ")
+  ;; What _initialize read is at 1024 (at most 1024 bytes), its length at 1020.
+  (func (export "_initialize")
+    (local $n i32)
+    (local.set $n (call $kv_get (i32.const 0) (i32.const 6) (i32.const 1024) (i32.const 1024)))
+    (if (i32.gt_s (local.get $n) (i32.const 1024)) (then (local.set $n (i32.const 1024))))
+    (if (i32.lt_s (local.get $n) (i32.const 0)) (then (local.set $n (i32.const 0))))
+    (i32.store (i32.const 1020) (local.get $n)))
+  (func (export "_start")
+    (local $n i32)
+    (i32.store (i32.const 64) (i32.const 16))
+    (i32.store (i32.const 68) (i32.const 10))
+    (i32.store (i32.const 72) (i32.const 1024))
+    (i32.store (i32.const 76) (i32.load (i32.const 1020)))
+    (drop (call $fd_write (i32.const 1) (i32.const 64) (i32.const 2) (i32.const 96)))
+    (i32.store (i32.const 80) (i32.const 4096))
+    (i32.store (i32.const 84) (i32.const 4096))
+    (drop (call $fd_read (i32.const 0) (i32.const 80) (i32.const 1) (i32.const 100)))
+    (local.set $n (i32.load (i32.const 100)))
+    (if (i32.gt_s (local.get $n) (i32.const 0))
+      (then (drop (call $kv_set (i32.const 0) (i32.const 6) (i32.const 4096) (local.get $n)))))))
