@@ -36,7 +36,10 @@ pub fn snapshots_are_never_shared_between_functions(b: Backend) {
     );
     assert_eq!(stdout(s.invoke("alpha", b"")), "init saw: alpha's secret");
     // Beta: the same module, the same shape, its own (empty) store.
-    assert_eq!(s.deploy("beta", &module, &small).status(), StatusCode::CREATED);
+    assert_eq!(
+        s.deploy("beta", &module, &small).status(),
+        StatusCode::CREATED
+    );
     assert_eq!(stdout(s.invoke("beta", b"")), "init saw: ");
     // Also after a restart, when both come from the cache on disk.
     let mut s = s;
@@ -49,7 +52,11 @@ pub fn snapshots_are_never_shared_between_functions(b: Backend) {
 /// stopped: each is detected (counted by kind), rebuilt, and the function answers as before.
 pub fn tampered_cache_files_are_detected_and_rebuilt(b: Backend) {
     let mut s = Server::start(b);
-    let r = s.deploy("hello", &c_module("hello"), &json!({ "env": { "NAME": "cache" } }));
+    let r = s.deploy(
+        "hello",
+        &c_module("hello"),
+        &json!({ "env": { "NAME": "cache" } }),
+    );
     assert_eq!(r.status(), StatusCode::CREATED);
     let expected = stdout(s.invoke("hello", b"x"));
     let mut flipped = Vec::new();
@@ -84,4 +91,55 @@ pub fn tampered_cache_files_are_detected_and_rebuilt(b: Backend) {
         metric(&m, r#"flint_cache_rejections_total{kind="snapshot"}"#),
         Some(0.0)
     );
+}
+
+/// An error answer names the kind and a request id, never code offsets or addresses; the
+/// details go to the function's logs (behind a token) and the server's log.
+pub fn errors_carry_a_request_id_and_no_internals(b: Backend) {
+    let s = Server::start(b);
+    let r = s.deploy("trap", &c_module("trap"), &json!({ "public": true }));
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = s
+        .anonymous(reqwest::Method::POST, "/functions/trap/invoke")
+        .send()
+        .expect("invoke");
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = r.headers()["x-flint-request-id"]
+        .to_str()
+        .expect("header")
+        .to_string();
+    let body: serde_json::Value = r.json().expect("json");
+    let err = &body["error"];
+    assert_eq!(err["request_id"], id.as_str());
+    assert_eq!(err["trap"], "unreachable");
+    let message = err["message"].as_str().expect("message");
+    assert!(
+        !message.contains("0x") && !message.contains("backtrace"),
+        "{message}"
+    );
+    // A caller's own id is kept.
+    let r = s
+        .anonymous(reqwest::Method::POST, "/functions/trap/invoke")
+        .header("x-flint-request-id", "req-42.a_b")
+        .send()
+        .expect("invoke");
+    assert_eq!(r.headers()["x-flint-request-id"], "req-42.a_b");
+    // The trap's text is in the function's logs, for its owner.
+    let logs = crate::harness::eventually(|| {
+        let r = s
+            .req(reqwest::Method::GET, "/functions/trap/logs")
+            .send()
+            .ok()?;
+        let v: serde_json::Value = r.json().ok()?;
+        let lines: Vec<String> = v["logs"]
+            .as_array()?
+            .iter()
+            .filter_map(|l| l["message"].as_str().map(String::from))
+            .collect();
+        lines
+            .iter()
+            .any(|l| l.starts_with("trap (unreachable)"))
+            .then_some(lines)
+    });
+    assert!(!logs.is_empty());
 }

@@ -333,4 +333,26 @@ mod tests {
         m.forget_function("hello");
         assert!(!m.render().contains(r#"function="hello""#));
     }
+
+    /// An overwritten stack cookie is a stack overflow past the guard: it counts as a stack
+    /// guard violation too, and on its own series.
+    #[test]
+    fn a_stack_cookie_violation_counts_as_a_stack_guard_violation() {
+        use flint_runtime::InvokeError;
+        use flint_vmm::{CallError, Fault};
+
+        use crate::scheduler::Failure;
+        let m = Metrics::new();
+        m.register_function("f");
+        let error = CallError::Fault(Fault::new(FaultKind::StackCookie));
+        let outcome = Outcome::new(1, Err(Failure::Invoke(InvokeError::Call(error))));
+        m.record("f", &outcome, Duration::from_millis(1));
+        let text = m.render();
+        assert!(
+            text.contains(r#"flint_stack_guard_violations_total{function="f"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"flint_stack_cookie_violations_total{function="f"} 1"#));
+        assert!(text.contains(r#"flint_guest_faults_total{function="f",kind="stack_cookie"} 1"#));
+    }
 }

@@ -205,10 +205,11 @@ impl Outcome {
             Outcome::Ran(i) => {
                 let r = &i.response.result;
                 if let Some(trap) = r.trap {
+                    // The trap's own text (with code offsets) goes to the function's logs.
                     ApiError::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "trap",
-                        format!("the function trapped: {}", r.trap_message),
+                        format!("the function trapped ({})", trap.as_str()),
                     )
                     .with("trap", trap.as_str())
                     .with("stderr", stderr_tail(r))
@@ -233,12 +234,11 @@ impl Outcome {
                 "the function ran past its timeout",
             ),
             Outcome::Faulted { error, .. } => {
-                let message = match error {
-                    CallError::Fault(f) => format!("the function's sandbox faulted: {f}"),
-                    other => format!("the function's sandbox failed: {other}"),
-                };
+                // Addresses and internals stay in the server's log, under the request id.
+                let kind = FaultLabel::of(error).as_str();
+                let message = format!("the function's sandbox faulted ({kind})");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "guest_fault", message)
-                    .with("kind", FaultLabel::of(error).as_str())
+                    .with("kind", kind)
             }
             Outcome::Failed { failure, .. } => ApiError::from(failure),
         };
@@ -285,5 +285,23 @@ mod tests {
             o.error().map(|e| e.status),
             Some(StatusCode::TOO_MANY_REQUESTS)
         );
+    }
+
+    #[test]
+    fn a_fault_answer_names_its_kind_and_nothing_else() {
+        let mut fault = flint_vmm::Fault::new(FaultKind::NxViolation);
+        fault.gva = Some(0xdead_beef);
+        fault.rip = Some(0x1234_5678);
+        fault.region = Some("heap");
+        let o = Outcome::new(
+            1,
+            Err(Failure::Invoke(InvokeError::Call(CallError::Fault(fault)))),
+        );
+        let e = o.error().expect("an error answer");
+        let text = format!("{} {:?}", e.message, e.extra);
+        assert_eq!(e.extra["kind"], "nx_violation");
+        for secret in ["dead", "beef", "1234", "heap", "0x"] {
+            assert!(!text.contains(secret), "{text}");
+        }
     }
 }

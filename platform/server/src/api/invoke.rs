@@ -26,6 +26,8 @@ use crate::store::{LogRecord, LogStream, now_ms};
 const STDERR_LOG_LINES: usize = 100;
 /// The level of stderr lines in the logs.
 const STDERR_LEVEL: LogLevel = LogLevel::Warn;
+/// The header that carries a call's request id, both ways.
+const REQUEST_ID: &str = "x-flint-request-id";
 
 /// What the request adds to a run (its body aside).
 struct Call {
@@ -43,6 +45,7 @@ async fn run(state: SharedState, call: Call, body: Result<Bytes, BytesRejection>
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    let request_id = request_id(&call.headers);
     let pool = match state.scheduler.pool(&call.name).await {
         Ok(p) => p,
         Err(f) => return ApiError::from(f).into_response(),
@@ -59,22 +62,46 @@ async fn run(state: SharedState, call: Call, body: Result<Bytes, BytesRejection>
     let result = state.scheduler.invoke(pool, request).await;
     let outcome = Outcome::new(version, result);
     let duration = started.elapsed();
-    let response = answer(&outcome, call.cgi, duration);
+    let response = answer(&outcome, call.cgi, duration, &request_id);
     state.metrics.record(&call.name, &outcome, duration);
     let duration_us = duration.as_micros() as i64;
     let record = outcome.record(&call.name, started_at, duration_us, response.status());
     state.recorder.invocation(record);
     record_logs(&state, &call.name, &outcome);
     if let Outcome::Faulted { error, .. } = &outcome {
-        tracing::warn!(function = %call.name, %error, "invocation failed");
+        let detail = match error {
+            flint_vmm::CallError::Fault(f) => format!("{f} {f:?}"),
+            other => super::error::error_chain(other),
+        };
+        tracing::warn!(function = %call.name, %request_id, %detail, "invocation failed");
     }
     response
 }
 
+/// The caller's `x-flint-request-id` if it is a sane token (1-64 of `A-Za-z0-9._-`), else a
+/// new random one: the id an error answer carries and the server's log lines are found by.
+fn request_id(headers: &HeaderMap) -> String {
+    let given = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        });
+    if let Some(id) = given {
+        return id.to_string();
+    }
+    let mut b = [0u8; 12];
+    // Without OS randomness a fixed id still works: it only correlates logs.
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// The HTTP answer of `outcome`, with Flint's headers.
-fn answer(outcome: &Outcome, cgi: bool, duration: Duration) -> Response {
+fn answer(outcome: &Outcome, cgi: bool, duration: Duration, request_id: &str) -> Response {
     let mut response = match (outcome.error(), outcome) {
-        (Some(e), _) => e.into_response(),
+        (Some(e), _) => e.with("request_id", request_id).into_response(),
         (None, Outcome::Ran(inv)) => {
             let r = &inv.response.result;
             cgi::respond(&r.stdout, cgi, r.stdout_truncated)
@@ -88,6 +115,9 @@ fn answer(outcome: &Outcome, cgi: bool, duration: Duration) -> Response {
     set("x-flint-exit-code", outcome.exit_header());
     set("x-flint-duration-us", duration.as_micros() as i64);
     set("x-flint-version", outcome.version());
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        h.insert(REQUEST_ID, id);
+    }
     response
 }
 
@@ -106,6 +136,13 @@ fn record_logs(state: &SharedState, name: &str, outcome: &Outcome) {
     for log in &inv.response.logs {
         let record = line(log.level, LogStream::Log, log.message.clone());
         state.recorder.log(record);
+    }
+    let result = &inv.response.result;
+    if let Some(trap) = result.trap {
+        let text = format!("trap ({}): {}", trap.as_str(), result.trap_message);
+        state
+            .recorder
+            .log(line(LogLevel::Error, LogStream::Log, text));
     }
     let stderr = String::from_utf8_lossy(&inv.response.result.stderr);
     for text in stderr.lines().take(STDERR_LOG_LINES) {
