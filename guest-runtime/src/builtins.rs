@@ -1,21 +1,18 @@
 //! The guest functions this runtime provides.
 //!
 //! The well-behaved ones (`echo`, `add`, `call_host`, `log`, `noop`, `dirty`, `scribble`,
-//! `seed`) exercise the call path, host calls and restore. The hostile ones do, on purpose, what
-//! a compromised guest might: each must end in a typed error on the host, never harm it.
+//! `seed`) exercise the call path, host calls and restore. The hostile ones (feature `hostile`,
+//! built only for the host's tests, never shipped) do, on purpose, what a compromised guest
+//! might: each must end in a typed error on the host, never harm it.
 
 use alloc::vec;
 use alloc::vec::Vec;
 use core::hint::black_box;
 
-use flint_abi::buffer;
-use flint_abi::doorbell::Doorbell;
-use flint_abi::layout::GVA_HOST_FUNCTIONS;
-use flint_abi::message::{CallKind, ErrorCode, FunctionCall, GuestError, LogLevel, Value};
+use flint_abi::message::{ErrorCode, GuestError, LogLevel, Value};
 
 use crate::dispatch::GuestFn;
-use crate::host::Use;
-use crate::{arch, host};
+use crate::host::{self, Use};
 
 const FUNCTIONS: &[(&str, GuestFn)] = &[
     ("noop", noop),
@@ -26,40 +23,51 @@ const FUNCTIONS: &[(&str, GuestFn)] = &[
     ("dirty", dirty),
     ("scribble", scribble),
     ("seed", seed),
-    ("write_host_table", write_host_table),
-    ("exec_heap", exec_heap),
-    ("recurse", recurse),
-    ("smash_cookie", smash_cookie),
-    ("spin", spin),
-    ("bad_output", bad_output),
-    ("call_host_unchecked", call_host_unchecked),
-    ("panic", panic),
-    ("plant", plant),
-    ("peek", peek),
     (flint_abi::wasm::WASM_INIT, crate::wasm::init),
     (flint_abi::wasm::WASM_RUN, crate::wasm::run),
 ];
 
+/// The hostile functions, in test builds of the guest only.
+#[cfg(feature = "hostile")]
+const HOSTILE: &[(&str, GuestFn)] = &[
+    ("write_host_table", crate::hostile::write_host_table),
+    ("exec_heap", crate::hostile::exec_heap),
+    ("recurse", crate::hostile::recurse),
+    ("smash_cookie", crate::hostile::smash_cookie),
+    ("spin", crate::hostile::spin),
+    ("bad_output", crate::hostile::bad_output),
+    ("call_host_unchecked", crate::hostile::call_host_unchecked),
+    ("panic", crate::hostile::panic),
+    ("plant", crate::hostile::plant),
+    ("peek", crate::hostile::peek),
+];
+#[cfg(not(feature = "hostile"))]
+const HOSTILE: &[(&str, GuestFn)] = &[];
+
 /// The function named `name`.
 pub fn find(name: &str) -> Option<GuestFn> {
-    FUNCTIONS.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+    FUNCTIONS
+        .iter()
+        .chain(HOSTILE)
+        .find(|(n, _)| *n == name)
+        .map(|&(_, f)| f)
 }
 
-fn bad_args(what: &str) -> GuestError {
+pub(crate) fn bad_args(what: &str) -> GuestError {
     GuestError {
         code: ErrorCode::BadArguments,
         message: alloc::format!("expected {what}"),
     }
 }
 
-fn arg_u32(args: &[Value], i: usize) -> Result<u32, GuestError> {
+pub(crate) fn arg_u32(args: &[Value], i: usize) -> Result<u32, GuestError> {
     match args.get(i) {
         Some(Value::U32(x)) => Ok(*x),
         _ => Err(bad_args("a u32 argument")),
     }
 }
 
-fn arg_str(args: &[Value], i: usize) -> Result<&str, GuestError> {
+pub(crate) fn arg_str(args: &[Value], i: usize) -> Result<&str, GuestError> {
     match args.get(i) {
         Some(Value::String(s)) => Ok(s),
         _ => Err(bad_args("a string argument")),
@@ -144,143 +152,4 @@ fn seed(_: &[Value]) -> Result<Value, GuestError> {
     Ok(Value::Bytes(
         words.iter().flat_map(|w| w.to_le_bytes()).collect(),
     ))
-}
-
-/// Hostile: writes to the read-only host-function table.
-fn write_host_table(_: &[Value]) -> Result<Value, GuestError> {
-    // SAFETY: none; this is the fault under test. The page is mapped read-only, so the write
-    // raises #PF and never happens.
-    unsafe { (GVA_HOST_FUNCTIONS as *mut u64).write_volatile(0x4141_4141) };
-    Ok(Value::Void)
-}
-
-/// Hostile: jumps into the heap.
-fn exec_heap(_: &[Value]) -> Result<Value, GuestError> {
-    let code = black_box(vec![0xC3u8; 16]); // `ret`
-    // SAFETY: none; this is the fault under test. The heap is NX, so the call raises #PF on
-    // the instruction fetch.
-    let f: extern "C" fn() = unsafe { core::mem::transmute(code.as_ptr()) };
-    f();
-    Ok(Value::Void)
-}
-
-/// Hostile: `recurse(depth: u32)` with 1 KiB frames; a large depth overflows the stack.
-fn recurse(args: &[Value]) -> Result<Value, GuestError> {
-    Ok(Value::U64(recurse_frames(arg_u32(args, 0)?)))
-}
-
-#[inline(never)]
-fn recurse_frames(depth: u32) -> u64 {
-    let mut frame = [0u8; 1024];
-    black_box(&mut frame);
-    if depth == 0 {
-        return u64::from(frame[0]);
-    }
-    recurse_frames(depth - 1).wrapping_add(u64::from(frame[7]))
-}
-
-/// Hostile: overwrites the stack cookie at the stack limit without touching the guard page.
-fn smash_cookie(_: &[Value]) -> Result<Value, GuestError> {
-    let limit = host::peb().gva_stack_limit as *mut u8;
-    for i in 0..16 {
-        // SAFETY: the cookie's 16 bytes are ordinary read-write stack memory at the stack limit
-        // (the PEB gives it); nothing of ours lives there.
-        unsafe { limit.add(i).write_volatile(0x41) };
-    }
-    Ok(Value::Void)
-}
-
-/// Hostile: never returns.
-fn spin(_: &[Value]) -> Result<Value, GuestError> {
-    let mut x = 1u64;
-    loop {
-        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-    }
-}
-
-/// Hostile: `bad_output(mode: u32)` writes a malformed result into the output buffer and
-/// reports the call done. 0: garbage bytes in a well-formed entry; 1: a truncated entry;
-/// 2: a length prefix of almost 4 GiB; 3: a top offset past the buffer's end.
-fn bad_output(args: &[Value]) -> Result<Value, GuestError> {
-    let mode = arg_u32(args, 0)?;
-    host::with_output(Use::Raw, |out| {
-        buffer::reset(out);
-        let _ = buffer::push_bytes(out, &[12, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]);
-        let top = buffer::top(out).unwrap_or(8);
-        match mode {
-            0 => {}
-            1 => out[..8].copy_from_slice(&((top - 8) as u64).to_le_bytes()),
-            2 => out[8..12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes()),
-            _ => {
-                let past_end = out.len() as u64 + 4096;
-                out[..8].copy_from_slice(&past_end.to_le_bytes());
-            }
-        }
-    });
-    arch::ring(Doorbell::CallDone, flint_abi::doorbell::DONE_OK);
-    arch::stop()
-}
-
-/// Hostile: `call_host_unchecked(name, args...)` sends a host call without checking it against
-/// the host-function table.
-fn call_host_unchecked(args: &[Value]) -> Result<Value, GuestError> {
-    let call = FunctionCall {
-        name: arg_str(args, 0)?.into(),
-        args: args[1..].to_vec(),
-        kind: CallKind::Host,
-    };
-    host::call_unchecked(&call)
-}
-
-/// Where `plant` hides its secret: the last word of the heap, of linear memory, of each I/O
-/// buffer, and a stack word one page above the cookie; all far beyond anything a call reports.
-fn hiding_places() -> Vec<u64> {
-    let p = host::peb();
-    let mut at = alloc::vec![
-        p.gva_heap + p.heap_size_bytes - 8,
-        p.gva_input + p.input_size_bytes - 8,
-        p.gva_output + p.output_size_bytes - 8,
-        p.gva_stack_limit + 4096,
-    ];
-    if p.linear_memory_size_bytes > 0 {
-        at.push(p.gva_linear_memory + p.linear_memory_size_bytes - 8);
-    }
-    at
-}
-
-/// Hostile: `plant(secret: u64)` writes `secret` into every hiding place, then reports the
-/// call done with a status block that claims nothing was used (as a subverted runtime would).
-fn plant(args: &[Value]) -> Result<Value, GuestError> {
-    let secret = match args.first() {
-        Some(Value::U64(s)) => *s,
-        _ => return Err(bad_args("a u64 secret")),
-    };
-    for at in hiding_places() {
-        // SAFETY: none needed beyond the PEB: each address is an 8-aligned word inside a
-        // read-write region of this guest; this is the lie under test.
-        unsafe { (at as *mut u64).write_volatile(secret) };
-    }
-    host::with_output(Use::Stack, |out| {
-        buffer::reset(out);
-        let _ = buffer::push(out, &flint_abi::message::ReturnValue(Value::Void));
-    });
-    host::write_false_status();
-    arch::ring(Doorbell::CallDone, flint_abi::doorbell::DONE_OK);
-    arch::stop()
-}
-
-/// `peek() -> bytes`: the words in every hiding place of `plant`.
-fn peek(_: &[Value]) -> Result<Value, GuestError> {
-    let mut out = Vec::new();
-    for at in hiding_places() {
-        // SAFETY: each address is an 8-aligned word inside a read-write region of this guest.
-        let word = unsafe { (at as *const u64).read_volatile() };
-        out.extend_from_slice(&word.to_le_bytes());
-    }
-    Ok(Value::Bytes(out))
-}
-
-/// `panic(message)`.
-fn panic(args: &[Value]) -> Result<Value, GuestError> {
-    panic!("{}", arg_str(args, 0)?)
 }

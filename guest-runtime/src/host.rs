@@ -181,6 +181,7 @@ pub fn log(level: LogLevel, message: &str, source: &str, line: u32) {
     }
 }
 
+#[cfg(feature = "hostile")]
 /// Writes a status block that reports every region as unused (the `plant` test's lie).
 pub fn write_false_status() {
     let p = peb();

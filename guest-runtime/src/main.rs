@@ -50,6 +50,8 @@ mod builtins;
 mod dispatch;
 mod heap;
 mod host;
+#[cfg(feature = "hostile")]
+mod hostile;
 mod mem;
 mod panic;
 mod wasm;

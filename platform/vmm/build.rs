@@ -1,5 +1,8 @@
 //! Builds the guest runtime (`guest-runtime/`, its own crate with freestanding flags) and
-//! exposes the path of the resulting ELF to the crate as `FLINT_GUEST_ELF`.
+//! exposes the path of the resulting ELF to the crate as `FLINT_GUEST_ELF`. With this crate's
+//! `hostile-guest` feature (its own tests turn it on) it also builds the guest with its
+//! deliberately hostile functions, as `FLINT_HOSTILE_GUEST_ELF`; the guest Flint ships never
+//! has them.
 //!
 //! The nested `cargo build` runs on every build of this crate whose inputs changed (the guest's
 //! sources, its manifest, the ABI and WASI crates it links); cargo's own freshness check inside it decides what to
@@ -39,9 +42,23 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=FLINT_GUEST_TARGET_DIR");
 
+    let elf = build_guest(&guest, &target_dir, &out_dir, false);
+    println!("cargo:rustc-env=FLINT_GUEST_ELF={}", elf.display());
+    if std::env::var_os("CARGO_FEATURE_HOSTILE_GUEST").is_some() {
+        let hostile = build_guest(&guest, &target_dir, &out_dir, true);
+        println!(
+            "cargo:rustc-env=FLINT_HOSTILE_GUEST_ELF={}",
+            hostile.display()
+        );
+    }
+}
+
+/// Builds the guest (with its `hostile` feature or without) and copies the ELF into `out_dir`,
+/// since both builds share one target directory.
+fn build_guest(guest: &Path, target_dir: &Path, out_dir: &Path, hostile: bool) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&guest)
+    cmd.current_dir(guest)
         .args([
             "build",
             "--release",
@@ -50,7 +67,10 @@ fn main() {
             "x86_64-unknown-linux-gnu",
         ])
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
+    if hostile {
+        cmd.args(["--features", "hostile"]);
+    }
     // The guest's flags come from guest-runtime/.cargo/config.toml; nothing of the host build's
     // configuration may leak into it.
     for var in [
@@ -71,14 +91,16 @@ fn main() {
     }
     let status = cmd.status().expect("run cargo for the guest runtime");
     assert!(status.success(), "building guest-runtime failed: {status}");
-
-    let elf = target_dir.join("x86_64-unknown-linux-gnu/release/flint-guest");
-    assert!(
-        elf.is_file(),
-        "guest runtime not found at {}",
-        elf.display()
-    );
-    println!("cargo:rustc-env=FLINT_GUEST_ELF={}", elf.display());
+    let built = target_dir.join("x86_64-unknown-linux-gnu/release/flint-guest");
+    let name = if hostile {
+        "flint-guest-hostile"
+    } else {
+        "flint-guest"
+    };
+    let elf = out_dir.join(name);
+    std::fs::copy(&built, &elf)
+        .unwrap_or_else(|e| panic!("copy the guest runtime from {}: {e}", built.display()));
+    elf
 }
 
 /// `<target>/flint-guest`, where `<target>` is the host's target directory (found from

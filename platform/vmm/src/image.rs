@@ -82,6 +82,13 @@ impl GuestImage {
         Self::parse(crate::GUEST_ELF)
     }
 
+    /// The guest runtime with its deliberately hostile functions (`plant`, `smash_cookie`,
+    /// `exec_heap`, ...), for tests.
+    #[cfg(feature = "hostile-guest")]
+    pub fn hostile() -> Result<Self, ImageError> {
+        Self::parse(crate::HOSTILE_GUEST_ELF)
+    }
+
     /// Parses and checks an ELF image.
     pub fn parse(elf: &[u8]) -> Result<Self, ImageError> {
         // The ELF reader needs 8-byte alignment; copy the bytes if they lack it.

@@ -48,3 +48,8 @@ pub use flint_abi::message::{ErrorCode, GuestError, GuestLogData, LogLevel, Valu
 
 /// The guest runtime ELF this crate was built with.
 pub const GUEST_ELF: &[u8] = include_bytes!(env!("FLINT_GUEST_ELF"));
+
+/// The same guest with its deliberately hostile functions, for tests (feature
+/// `hostile-guest`).
+#[cfg(feature = "hostile-guest")]
+pub const HOSTILE_GUEST_ELF: &[u8] = include_bytes!(env!("FLINT_HOSTILE_GUEST_ELF"));

@@ -53,7 +53,7 @@ fn config(restore: RestoreStrategy) -> SandboxConfig {
 }
 
 fn sandbox_with(restore: RestoreStrategy) -> ReadySandbox {
-    let image = Arc::new(GuestImage::builtin().unwrap());
+    let image = Arc::new(GuestImage::hostile().unwrap());
     UninitSandbox::new(&hypervisor(), image, config(restore), host_functions())
         .unwrap()
         .boot()
@@ -249,6 +249,48 @@ fn unknown_host_function_and_bad_arguments_are_typed_errors() {
     assert_recovers(&mut sb);
 }
 
+/// The guest Flint ships has none of the hostile functions: they exist only in the test build.
+#[test]
+fn the_shipped_guest_has_no_hostile_functions() {
+    let image = Arc::new(GuestImage::builtin().unwrap());
+    let mut sb = UninitSandbox::new(
+        &hypervisor(),
+        image,
+        config(RestoreStrategy::default()),
+        host_functions(),
+    )
+    .unwrap()
+    .boot()
+    .unwrap();
+    for name in [
+        "plant",
+        "peek",
+        "smash_cookie",
+        "exec_heap",
+        "write_host_table",
+        "panic",
+    ] {
+        match sb.call(name, &[]) {
+            Err(CallError::Guest(e)) => {
+                assert_eq!(e.code, ErrorCode::UnknownFunction, "{name}: {}", e.message)
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert_recovers(&mut sb);
+    for name in ["plant", "smash_cookie"] {
+        assert!(
+            !contains(flint_vmm::GUEST_ELF, name.as_bytes()),
+            "{name} in the shipped guest"
+        );
+        assert!(contains(flint_vmm::HOSTILE_GUEST_ELF, name.as_bytes()));
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 #[test]
 fn guest_panic_message_reaches_the_host() {
     let mut sb = sandbox();
@@ -256,7 +298,7 @@ fn guest_panic_message_reaches_the_host() {
         Err(CallError::Guest(e)) => {
             assert_eq!(e.code, ErrorCode::GuestPanic);
             assert!(e.message.starts_with("it hurts at "), "{}", e.message);
-            assert!(e.message.contains("builtins.rs"), "{}", e.message);
+            assert!(e.message.contains("hostile.rs"), "{}", e.message);
         }
         other => panic!("{other:?}"),
     }
