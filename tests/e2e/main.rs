@@ -45,4 +45,5 @@ for_both_backends!(
     security::snapshots_are_never_shared_between_functions,
     security::tampered_cache_files_are_detected_and_rebuilt,
     security::errors_carry_a_request_id_and_no_internals,
+    security::vcpu_threads_run_under_seccomp,
 );

@@ -143,3 +143,37 @@ pub fn errors_carry_a_request_id_and_no_internals(b: Backend) {
     });
     assert!(!logs.is_empty());
 }
+
+/// Every thread that runs a guest is under the seccomp filter (mode 2 in its status), and the
+/// server's other threads are not; calls of every kind work under it (this whole suite runs so).
+pub fn vcpu_threads_run_under_seccomp(b: Backend) {
+    let s = Server::start(b);
+    let r = s.deploy("kv", &c_module("kv"), &json!({}));
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for _ in 0..3 {
+        assert!(stdout(s.invoke("kv", b"")).starts_with("visits="));
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", s.pid())).expect("tasks");
+    let (mut vcpu, mut other) = (0, 0);
+    for task in tasks {
+        let dir = task.expect("task").path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let mode = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Seccomp:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default();
+        if comm.starts_with("flint-vcpu-") {
+            assert_eq!(mode, "2", "{comm}");
+            vcpu += 1;
+        } else {
+            assert_eq!(mode, "0", "{comm}");
+            other += 1;
+        }
+    }
+    assert!(
+        vcpu >= 2 && other >= 1,
+        "{vcpu} vCPU threads, {other} others"
+    );
+}

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use flint_vmm::RestoreStrategy;
+use flint_vmm::{RestoreStrategy, SeccompPolicy};
 
 use crate::settings;
 
@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// are evicted; a call or deploy that still cannot fit gets a 503 `memory_exhausted`.
     #[arg(long, env = "FLINT_MEMORY_BUDGET", value_parser = crate::budget::parse_size)]
     pub memory_budget: Option<u64>,
+    /// The seccomp allow-list on the threads that run guests: enforce (a forbidden system call
+    /// kills the process) or off (only to measure or debug; never in production).
+    #[arg(long, env = "FLINT_SECCOMP", default_value_t = SeccompPolicy::default())]
+    pub seccomp: SeccompPolicy,
     /// Seconds a function must go unused before its extra idle sandboxes are freed (one stays).
     #[arg(long, env = "FLINT_IDLE_SANDBOX_TTL_S", default_value_t = 60)]
     pub idle_sandbox_ttl_s: u64,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use flint_runtime::{FunctionConfig, InvokeError, Request, Response, Runtime, invoke};
 use flint_vmm::sync::{lock, read, write};
-use flint_vmm::{HostFunctions, ReadySandbox, RestoreStrategy, Snapshot};
+use flint_vmm::{HostFunctions, ReadySandbox, RestoreStrategy, Snapshot, VcpuThreads};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::budget::{Hold, MemoryBudget, MemoryKind, SANDBOX_OVERHEAD_BYTES};
@@ -248,10 +248,11 @@ pub struct Scheduler {
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     global: Arc<Semaphore>,
     global_waiting: AtomicUsize,
+    vcpus: VcpuThreads,
 }
 
 impl Scheduler {
-    /// A scheduler over `store`, compiling into `cache`.
+    /// A scheduler over `store`, compiling into `cache`, running guests on `vcpus`.
     pub fn new(
         runtime: Arc<Runtime>,
         store: Store,
@@ -259,8 +260,10 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         budget: Arc<MemoryBudget>,
         limits: Limits,
+        vcpus: VcpuThreads,
     ) -> Self {
         Self {
+            vcpus,
             runtime,
             store,
             cache,
@@ -352,7 +355,19 @@ impl Scheduler {
         }
     }
 
-    /// Compiles (through the cache) and boots a module with `settings`, on a blocking thread.
+    /// Runs `job` on a vCPU thread and waits for its result.
+    async fn on_vcpu<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LoadError> {
+        let (tx, rx) = oneshot::channel();
+        self.vcpus.run(move || {
+            let _ = tx.send(job());
+        });
+        rx.await.map_err(|_| LoadError::Worker)
+    }
+
+    /// Compiles (through the cache) and boots a module with `settings`.
     pub async fn prepare(
         &self,
         name: &str,
@@ -368,29 +383,53 @@ impl Scheduler {
             .admit(MemoryKind::BusySandboxes, boot_bytes, Some(name))
             .await
             .map_err(|_| LoadError::MemoryExhausted)?;
-        let function = name.to_string();
-        let (cache, runtime) = (self.cache.clone(), self.runtime.clone());
-        let (sha, cfg, h) = (sha256.to_string(), config.clone(), host.clone());
-        let booted = tokio::task::spawn_blocking(move || {
+        // Compiling and reading cache files happen on a blocking thread; running the guest (its
+        // initialisation) only ever on a vCPU thread, under its seccomp filter.
+        let key_function = name.to_string();
+        let cache = self.cache.clone();
+        let (image, sha, cfg) = (
+            self.runtime.image().clone(),
+            sha256.to_string(),
+            config.clone(),
+        );
+        let (artifact, loaded, path) = tokio::task::spawn_blocking(move || {
             let artifact = cache.get_or_compile(&sha, &wasm, &limits)?;
-            let module_bytes = artifact.bytes.len();
-            let key = cfg.snapshot_key(&function, module_bytes);
+            let key = cfg.snapshot_key(&key_function, artifact.bytes.len());
             let path = cache.snapshot_path(&sha, &key);
-            let booted = match cache.load_snapshot(&path, runtime.image()) {
+            let loaded = cache.load_snapshot(&path, &image);
+            Ok::<_, LoadError>((artifact, loaded, path))
+        })
+        .await
+        .map_err(|_| LoadError::Worker)??;
+        let module_bytes = artifact.bytes.len();
+        let fresh = loaded.is_none();
+        let (runtime, cfg, h) = (self.runtime.clone(), config.clone(), host.clone());
+        let booted = self
+            .on_vcpu(move || match loaded {
                 Some(s) => runtime.spawn(Arc::new(s), &cfg, module_bytes, h),
-                None => runtime.boot(&artifact, &cfg, h).inspect(|sb| {
-                    cache.store_snapshot(&path, sb.snapshot());
-                }),
-            };
-            booted.map(|sb| (sb, module_bytes)).map_err(|e| {
+                None => runtime.boot(&artifact, &cfg, h),
+            })
+            .await?;
+        let cache = self.cache.clone();
+        let sha = sha256.to_string();
+        let booted = match booted {
+            Ok(sb) => {
+                if fresh {
+                    let (snapshot, path) = (sb.snapshot().clone(), path);
+                    let store = move || cache.store_snapshot(&path, &snapshot);
+                    tokio::task::spawn_blocking(store)
+                        .await
+                        .map_err(|_| LoadError::Worker)?;
+                }
+                Ok((sb, module_bytes))
+            }
+            Err(e) => {
                 // A damaged cache entry must not stick: compile afresh next time.
                 cache.evict(&sha);
                 let _ = std::fs::remove_file(&path);
-                LoadError::Boot(e)
-            })
-        })
-        .await
-        .map_err(|_| LoadError::Worker)?;
+                Err(LoadError::Boot(e))
+            }
+        };
         let (sandbox, module_bytes) = booted?;
         flint_vmm::memory::trim_host_heap();
         let snapshot_hold = self
@@ -539,7 +578,7 @@ impl Scheduler {
         let (pool2, runtime, metrics) = (pool.clone(), self.runtime.clone(), self.metrics.clone());
         let budget = self.budget.clone();
         let max_idle = self.limits.max_idle_per_function;
-        tokio::task::spawn_blocking(move || {
+        self.vcpus.run(move || {
             let _held = (fn_permit, global_permit, busy);
             run_in_sandbox(&pool2, &runtime, &metrics, &budget, max_idle, request, tx);
         });
@@ -551,7 +590,7 @@ impl Scheduler {
     }
 }
 
-/// On a blocking thread: take or spawn a sandbox, invoke, answer, then restore the sandbox off
+/// On a vCPU thread: take or spawn a sandbox, invoke, answer, then restore the sandbox off
 /// the request path and return it to the pool.
 fn run_in_sandbox(
     pool: &Pool,

@@ -131,6 +131,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(crate::budget::default_budget_bytes);
     let budget = crate::budget::MemoryBudget::new(budget_bytes, metrics.clone());
     tracing::info!(budget_bytes, "memory budget");
+    // One vCPU thread per call that may run at once, plus one for boots.
+    let vcpus = flint_vmm::VcpuThreads::new(limits.max_total_concurrency + 1, args.seccomp)
+        .context("start the vCPU threads")?;
+    if args.seccomp == flint_vmm::SeccompPolicy::Off {
+        tracing::warn!("vCPU threads run without their seccomp filter (--seccomp off)");
+    }
     let scheduler = Arc::new(Scheduler::new(
         Arc::new(runtime),
         store.clone(),
@@ -138,6 +144,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics.clone(),
         budget,
         limits,
+        vcpus,
     ));
     let (recorder, writer) = Recorder::spawn(store.clone(), metrics.records_dropped.clone());
     let state: SharedState = Arc::new(AppState {

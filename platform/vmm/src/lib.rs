@@ -28,9 +28,11 @@ pub mod pages;
 pub mod paging;
 pub mod restore;
 pub mod sandbox;
+pub mod seccomp;
 pub mod snapshot;
 mod snapshot_file;
 pub mod sync;
+pub mod threads;
 pub mod vm;
 mod watchdog;
 
@@ -40,7 +42,9 @@ pub use host_functions::{HostCallError, HostFunctionError, HostFunctions};
 pub use image::GuestImage;
 pub use restore::{RestoreStats, RestoreStrategy};
 pub use sandbox::{BootError, BuildError, ReadySandbox, SandboxConfig, UninitSandbox};
+pub use seccomp::SeccompPolicy;
 pub use snapshot::Snapshot;
+pub use threads::VcpuThreads;
 pub use vm::Hypervisor;
 
 pub use flint_abi::layout::MemoryConfig;

@@ -15,7 +15,7 @@ use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 
 /// `PAGEMAP_SCAN`: `_IOWR('f', 16, struct pm_scan_arg)`.
-const PAGEMAP_SCAN: libc::c_ulong = 0xC060_6610;
+pub(crate) const PAGEMAP_SCAN: libc::c_ulong = 0xC060_6610;
 const PAGE_IS_FILE: u64 = 1 << 2;
 const PAGE_IS_PRESENT: u64 = 1 << 3;
 const PAGE_IS_SWAPPED: u64 = 1 << 4;
@@ -57,6 +57,11 @@ pub enum PagemapError {
     /// The ioctl failed (a kernel older than 6.7 has no `PAGEMAP_SCAN`).
     #[error("PAGEMAP_SCAN")]
     Scan(#[source] std::io::Error),
+}
+
+/// Opens `/proc/self/pagemap` now, before vCPU threads (which may not open files) need it.
+pub(crate) fn prepare() -> Result<(), PagemapError> {
+    pagemap().map(|_| ())
 }
 
 fn pagemap() -> Result<&'static File, PagemapError> {

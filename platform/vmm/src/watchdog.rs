@@ -62,6 +62,12 @@ struct Shared {
     cond: Condvar,
 }
 
+/// Starts the watchdog thread and installs the kick handler now (vCPU threads call this before
+/// their seccomp filter forbids spawning threads and changing signal handlers).
+pub(crate) fn start() {
+    let _ = shared();
+}
+
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {

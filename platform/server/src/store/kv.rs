@@ -7,29 +7,44 @@ use flint_runtime::KvStore;
 
 use super::{Store, StoreError};
 
-/// A function's key-value data in the store, used from a vCPU thread (which blocks on the
-/// query; it never runs on an async worker).
+/// A function's key-value data in the store, used from a vCPU thread. The query runs on the
+/// async runtime's own threads; the vCPU thread only waits for its answer, so it never opens a
+/// connection or touches a socket (its seccomp filter forbids both).
 struct FunctionKv {
     store: Store,
     function: String,
     handle: tokio::runtime::Handle,
 }
 
+impl FunctionKv {
+    fn run<T: Send + 'static>(
+        &self,
+        query: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(query.await);
+        });
+        match rx.recv() {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err("the server is shutting down".to_string()),
+        }
+    }
+}
+
 impl KvStore for FunctionKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        self.handle
-            .block_on(self.store.kv_get(&self.function, key))
-            .map_err(|e| e.to_string())
+        let (store, function, key) = (self.store.clone(), self.function.clone(), key.to_vec());
+        self.run(async move { store.kv_get(&function, &key).await })
     }
     fn set(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        self.handle
-            .block_on(self.store.kv_set(&self.function, key, value))
-            .map_err(|e| e.to_string())
+        let (store, function) = (self.store.clone(), self.function.clone());
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.run(async move { store.kv_set(&function, &key, &value).await })
     }
     fn delete(&self, key: &[u8]) -> Result<bool, String> {
-        self.handle
-            .block_on(self.store.kv_delete(&self.function, key))
-            .map_err(|e| e.to_string())
+        let (store, function, key) = (self.store.clone(), self.function.clone(), key.to_vec());
+        self.run(async move { store.kv_delete(&function, &key).await })
     }
 }
 
