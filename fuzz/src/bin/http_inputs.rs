@@ -1,0 +1,29 @@
+//! What the HTTP API parses from callers and functions: a deploy's JSON config (the first byte
+//! 0), a function name (1), a CGI response's headers (2), a multipart deploy body (3).
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    afl::fuzz!(|data: &[u8]| {
+        let Some((&which, bytes)) = data.split_first() else {
+            return;
+        };
+        match which % 4 {
+            0 => {
+                if let Ok(s) = flint_server::settings::FunctionSettings::parse(bytes) {
+                    let json = serde_json::to_vec(&s).expect("settings serialise");
+                    let again = flint_server::settings::FunctionSettings::parse(&json);
+                    assert_eq!(again.expect("valid settings re-parse"), s);
+                }
+            }
+            1 => {
+                let _ = flint_server::settings::validate_name(&String::from_utf8_lossy(bytes));
+            }
+            2 => {
+                let _ = flint_server::api::cgi::respond(bytes, true, false);
+            }
+            _ => runtime.block_on(flint_server::api::functions::parse_upload(bytes.to_vec())),
+        }
+    });
+}

@@ -1,0 +1,32 @@
+//! Every guest message decoder: the first byte picks the message type, the rest is the message.
+//! A message that decodes must re-encode to bytes that decode to the same message.
+
+use flint_abi::message::{
+    FunctionCall, GuestError, GuestLogData, HostFunctionDetails, Message, ReturnValue,
+};
+use flint_abi::wasm::{WasmInit, WasmResult, WasmRun};
+
+fn round_trip<M: Message + PartialEq + std::fmt::Debug>(bytes: &[u8]) {
+    if let Ok(m) = M::decode(bytes) {
+        let again = M::decode(&m.encode()).expect("a decoded message re-encodes validly");
+        assert_eq!(m, again);
+    }
+}
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| {
+        let Some((&which, bytes)) = data.split_first() else {
+            return;
+        };
+        match which % 8 {
+            0 => round_trip::<FunctionCall>(bytes),
+            1 => round_trip::<ReturnValue>(bytes),
+            2 => round_trip::<GuestError>(bytes),
+            3 => round_trip::<GuestLogData>(bytes),
+            4 => round_trip::<HostFunctionDetails>(bytes),
+            5 => round_trip::<WasmInit>(bytes),
+            6 => round_trip::<WasmRun>(bytes),
+            _ => round_trip::<WasmResult>(bytes),
+        }
+    });
+}
