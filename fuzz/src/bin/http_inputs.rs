@@ -23,7 +23,9 @@ fn main() {
             2 => {
                 let _ = flint_server::api::cgi::respond(bytes, true, false);
             }
-            _ => runtime.block_on(flint_server::api::functions::parse_upload(bytes.to_vec())),
+            _ => {
+                let _ = runtime.block_on(flint_server::api::functions::parse_upload(bytes.to_vec()));
+            }
         }
     });
 }

@@ -1,31 +1,10 @@
-//! `flint`: the Flint server and its command-line client, in one binary.
-//!
-//! `flint serve` runs the platform: the HTTP API ([`api`]), the store ([`store`], SQLite by
-//! default or PostgreSQL), the scheduler that runs every invocation in a KVM micro-VM
-//! ([`scheduler`], on top of `flint-runtime`), Prometheus metrics ([`metrics`]) and the
-//! background writer of records and logs ([`recorder`]). The other commands ([`client`]) talk
-//! to a running server over HTTP; `flint token create` writes to the store directly.
-//!
-//! Start reading at [`serve::serve`] and [`api::router`]. Nothing in this crate touches KVM or
-//! guest memory itself.
+//! `flint`: the Flint server and its command-line client, in one binary (the code is the
+//! `flint_server` library).
 #![forbid(unsafe_code)]
 
-mod api;
-mod budget;
-mod cache;
-mod cli;
-mod client;
-mod metrics;
-mod outcome;
-mod recorder;
-mod routes;
-mod scheduler;
-mod serve;
-mod settings;
-mod store;
-
 use clap::Parser;
-use cli::{Cli, Command, TokenCommand};
+use flint_server::cli::{Cli, Command, TokenCommand};
+use flint_server::{api, client, serve};
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

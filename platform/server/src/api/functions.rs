@@ -43,9 +43,17 @@ async fn read_upload(
             .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
         return Ok((body.to_vec(), FunctionSettings::default()));
     }
-    let mut multipart = Multipart::from_request(request, state)
+    let multipart = Multipart::from_request(request, state)
         .await
         .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
+    read_form(multipart, limit).await
+}
+
+/// The `module` and `config` parts of a multipart deploy.
+async fn read_form(
+    mut multipart: Multipart,
+    limit: usize,
+) -> Result<(Vec<u8>, FunctionSettings), ApiError> {
     let (mut module, mut settings) = (None, FunctionSettings::default());
     loop {
         let field = multipart
@@ -78,6 +86,23 @@ async fn read_upload(
         )
     })?;
     Ok((module, settings))
+}
+
+/// Boundary of the bodies [`parse_upload`] reads.
+pub const FUZZ_BOUNDARY: &str = "flintfuzz";
+
+/// Reads `body` as a multipart deploy with boundary [`FUZZ_BOUNDARY`], as a deploy does (for the
+/// fuzz targets): the parts or the error a client would get, never a panic.
+pub async fn parse_upload(body: Vec<u8>) -> Result<(Vec<u8>, FunctionSettings), ApiError> {
+    let content_type = format!("multipart/form-data; boundary={FUZZ_BOUNDARY}");
+    let request = axum::http::Request::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(axum::body::Body::from(body))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    let multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    read_form(multipart, 32 << 20).await
 }
 
 /// Whether a boot failure is the module's own doing (its initialisation failed).

@@ -1,7 +1,7 @@
 //! Invoking functions: `POST /functions/{name}/invoke` (body to stdin, stdout to the body) and
 //! path routes (any method on a configured prefix, CGI-style: see [`super::cgi`]).
 //!
-//! Both handlers read the request into a [`Call`] and hand it to [`run`], which reads top to
+//! Both handlers read the request into a `Call` and hand it to `run`, which reads top to
 //! bottom: resolve the function's pool once, authorise against that pool's settings, build
 //! the request from them, let the scheduler run it on that same pool, and turn the
 //! [`Outcome`] into metrics, a record, logs and the answer.
