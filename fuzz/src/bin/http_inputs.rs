@@ -24,7 +24,8 @@ fn main() {
                 let _ = flint_server::api::cgi::respond(bytes, true, false);
             }
             _ => {
-                let _ = runtime.block_on(flint_server::api::functions::parse_upload(bytes.to_vec()));
+                let _ =
+                    runtime.block_on(flint_server::api::functions::parse_upload(bytes.to_vec()));
             }
         }
     });
