@@ -187,7 +187,14 @@ impl Snapshot {
         let own_bytes = h.u64()?;
         let runs = read_runs(&mut h)?;
         let fpu = read_fpu(&mut h)?;
+        if !h.0.is_empty() {
+            return Err(invalid("snapshot header has trailing bytes"));
+        }
         let data = data_offset(header_len);
+        let padding = bytes.get(16 + header_len..data as usize).unwrap_or(&[]);
+        if padding.iter().any(|&b| b != 0) {
+            return Err(invalid("snapshot header padding is not zero"));
+        }
         if Some(bytes.len() as u64) != data.checked_add(own_bytes)
             || !own_bytes.is_multiple_of(PAGE_SIZE)
         {
