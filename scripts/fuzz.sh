@@ -3,6 +3,8 @@
 #
 #   scripts/fuzz.sh smoke [SECONDS]   every target for SECONDS each (default 20); fails on a crash
 #   scripts/fuzz.sh TARGET SECONDS    one target; prints executions, paths, crashes, hangs
+#   FUZZ_EXECS=N scripts/fuzz.sh TARGET SECONDS
+#                                     stop at N executions or after SECONDS, whichever is first
 #
 # Needs cargo-afl (`cargo install cargo-afl --locked --version 0.18.2`). Findings stay in
 # target/fuzz/<target>/; a crash found becomes a regression test in the crate it concerns.
@@ -20,7 +22,9 @@ export AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=0
 run() {
   local target=$1 seconds=$2 out="$root/target/fuzz/$1"
   rm -rf "$out"; mkdir -p "$out"
-  cargo afl fuzz -i "fuzz/seeds/$target" -o "$out" -V "$seconds" -t 2000 -m none \
+  local limit=(-V "$seconds")
+  [ -n "${FUZZ_EXECS:-}" ] && limit+=(-E "$FUZZ_EXECS")
+  cargo afl fuzz -i "fuzz/seeds/$target" -o "$out" "${limit[@]}" -t 2000 -m none \
     -- "fuzz/target/release/$target" > "$out/afl.log" 2>&1 || { tail -20 "$out/afl.log"; return 1; }
   local stats="$out/default/fuzzer_stats"
   local execs crashes hangs paths
@@ -28,7 +32,9 @@ run() {
   crashes=$(awk -F: '/^saved_crashes/ {gsub(/ /,"",$2); print $2}' "$stats")
   hangs=$(awk -F: '/^saved_hangs/ {gsub(/ /,"",$2); print $2}' "$stats")
   paths=$(awk -F: '/^corpus_count/ {gsub(/ /,"",$2); print $2}' "$stats")
-  printf '%-14s %12s execs %6s paths %3s crashes %3s hangs (%ss)\n' "$target" "$execs" "$paths" "$crashes" "$hangs" "$seconds"
+  local ran
+  ran=$(awk -F: '/^run_time/ {gsub(/ /,"",$2); print $2}' "$stats")
+  printf '%-14s %12s execs %6s paths %3s crashes %3s hangs (%ss)\n' "$target" "$execs" "$paths" "$crashes" "$hangs" "$ran"
   if [ "$crashes" != "0" ]; then
     echo "crash inputs in $out/default/crashes:" >&2; ls "$out/default/crashes" >&2
     return 1
