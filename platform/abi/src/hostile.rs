@@ -257,3 +257,24 @@ fn argument_count_is_capped() {
     };
     assert_eq!(FunctionCall::decode(&ok.encode()).unwrap(), ok);
 }
+
+/// Regression from the `messages` fuzz target: NaN floats (any payload) decode and re-encode
+/// bit for bit (the target compared values, and NaN is not equal to itself).
+#[test]
+fn nan_values_round_trip_bit_for_bit() {
+    let call = FunctionCall {
+        name: "f".into(),
+        args: vec![
+            Value::F64(f64::from_bits(0x7ff8_0000_dead_beef)),
+            Value::F32(f32::from_bits(0x7fc0_1234)),
+        ],
+        kind: CallKind::Host,
+    };
+    let bytes = call.encode();
+    let again = FunctionCall::decode(&bytes).unwrap();
+    assert_eq!(again.encode(), bytes);
+    match again.args[0] {
+        Value::F64(x) => assert_eq!(x.to_bits(), 0x7ff8_0000_dead_beef),
+        ref other => panic!("{other:?}"),
+    }
+}
