@@ -185,14 +185,10 @@ impl ArtifactCache {
         if authentic {
             return Some(bytes);
         }
-        self.reject(kind, path, "its seal does not match");
-        None
-    }
-
-    fn reject(&self, kind: CacheKind, path: &Path, why: &str) {
         self.rejected.with_label_values(&[kind.as_str()]).inc();
-        tracing::warn!(path = %path.display(), kind = kind.as_str(), why, "rejected a cache file; rebuilding it");
+        tracing::warn!(path = %path.display(), kind = kind.as_str(), "a cache file failed its seal; rebuilding it");
         let _ = std::fs::remove_file(path);
+        None
     }
 
     fn path(&self, sha256: &str) -> PathBuf {

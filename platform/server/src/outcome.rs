@@ -198,9 +198,9 @@ impl Outcome {
         }
     }
 
-    /// The error answer of an invocation that did not exit 0, or `None` for one that did (its
-    /// answer is its output: see `api::invoke`).
-    pub fn error(&self) -> Option<ApiError> {
+    /// What the caller gets: the run's result for an invocation that exited 0 (its output is
+    /// the answer: see `api::invoke`), else the error answer.
+    pub fn answer(&self) -> Result<&WasmResult, ApiError> {
         let error = match self {
             Outcome::Ran(i) => {
                 let r = &i.response.result;
@@ -222,7 +222,7 @@ impl Outcome {
                     .with("exit_code", r.exit_code)
                     .with("stderr", stderr_tail(r))
                 } else {
-                    return None;
+                    return Ok(r);
                 }
             }
             Outcome::Faulted {
@@ -242,7 +242,7 @@ impl Outcome {
             }
             Outcome::Failed { failure, .. } => ApiError::from(failure),
         };
-        Some(error)
+        Err(error)
     }
 
     /// The `x-flint-exit-code` header: the exit code, or -1 where there is none.
@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(o.exit_header(), -1);
         assert_eq!(o.fault(), None);
         assert_eq!(
-            o.error().map(|e| e.status),
+            o.answer().err().map(|e| e.status),
             Some(StatusCode::TOO_MANY_REQUESTS)
         );
     }
@@ -297,7 +297,7 @@ mod tests {
             1,
             Err(Failure::Invoke(InvokeError::Call(CallError::Fault(fault)))),
         );
-        let e = o.error().expect("an error answer");
+        let e = o.answer().expect_err("an error answer");
         let text = format!("{} {:?}", e.message, e.extra);
         assert_eq!(e.extra["kind"], "nx_violation");
         for secret in ["dead", "beef", "1234", "heap", "0x"] {

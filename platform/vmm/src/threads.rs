@@ -29,8 +29,6 @@ pub enum ThreadsError {
 #[derive(Debug)]
 pub struct VcpuThreads {
     jobs: Mutex<Sender<Job>>,
-    count: usize,
-    policy: SeccompPolicy,
 }
 
 fn work(jobs: &Mutex<Receiver<Job>>) {
@@ -71,8 +69,6 @@ impl VcpuThreads {
         }
         Ok(Self {
             jobs: Mutex::new(tx),
-            count,
-            policy,
         })
     }
 
@@ -80,15 +76,5 @@ impl VcpuThreads {
     pub fn run(&self, job: impl FnOnce() + Send + 'static) {
         // The receiving threads live as long as the process: sending cannot fail.
         let _ = crate::sync::lock(&self.jobs).send(Box::new(job));
-    }
-
-    /// How many threads there are.
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
-    /// The filter policy the threads run under.
-    pub fn policy(&self) -> SeccompPolicy {
-        self.policy
     }
 }

@@ -100,13 +100,9 @@ fn request_id(headers: &HeaderMap) -> String {
 
 /// The HTTP answer of `outcome`, with Flint's headers.
 fn answer(outcome: &Outcome, cgi: bool, duration: Duration, request_id: &str) -> Response {
-    let mut response = match (outcome.error(), outcome) {
-        (Some(e), _) => e.with("request_id", request_id).into_response(),
-        (None, Outcome::Ran(inv)) => {
-            let r = &inv.response.result;
-            cgi::respond(&r.stdout, cgi, r.stdout_truncated)
-        }
-        (None, _) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    let mut response = match outcome.answer() {
+        Ok(r) => cgi::respond(&r.stdout, cgi, r.stdout_truncated),
+        Err(e) => e.with("request_id", request_id).into_response(),
     };
     let h = response.headers_mut();
     let mut set = |name: &'static str, value: i64| {
