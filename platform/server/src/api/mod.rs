@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod cgi;
 pub mod dashboard;
+pub mod drain;
 pub mod error;
 pub mod functions;
 pub mod invoke;
@@ -97,6 +98,7 @@ pub fn router(state: SharedState) -> Router {
             ops::count_requests,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(drain::drain_unread))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
