@@ -27,6 +27,9 @@ pub struct Server {
     database_url: Option<String>,
     extra_args: Vec<String>,
     client: Client,
+    /// The admin token the server is started with (`FLINT_ADMIN_TOKEN`); change it and
+    /// restart to rotate it.
+    pub admin_token: String,
 }
 
 fn scratch_dir() -> PathBuf {
@@ -86,6 +89,7 @@ impl Server {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("HTTP client"),
+            admin_token: TOKEN.to_string(),
         };
         s.spawn();
         s
@@ -97,7 +101,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&self.data_dir)
             .args(&self.extra_args)
-            .env("FLINT_ADMIN_TOKEN", TOKEN)
+            .env("FLINT_ADMIN_TOKEN", &self.admin_token)
             .env("RUST_LOG", "warn")
             .env_remove("FLINT_DATABASE_URL")
             .stdout(Stdio::piped())
@@ -143,6 +147,36 @@ impl Server {
         }
     }
 
+    /// Whether `needle` appears anywhere in the server's stored state: the bytes of every
+    /// file in the data directory (the SQLite database and its journal), and for PostgreSQL
+    /// the text of every token row.
+    pub fn store_contains(&self, needle: &str) -> bool {
+        let in_files = std::fs::read_dir(&self.data_dir)
+            .expect("data dir")
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()));
+        let Some(url) = &self.database_url else {
+            return in_files;
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let rows: i64 = rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM api_tokens WHERE position($1 in \
+                 token_hash || id || name || scopes || coalesce(functions, '')) > 0",
+            )
+            .bind(needle)
+            .fetch_one(&mut conn)
+            .await
+            .expect("query tokens")
+        });
+        in_files || rows > 0
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server running").id()
@@ -177,7 +211,7 @@ impl Server {
 
     /// A request with the management token.
     pub fn req(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
-        self.anonymous(method, path).bearer_auth(TOKEN)
+        self.anonymous(method, path).bearer_auth(&self.admin_token)
     }
 
     /// Deploys `wasm` as `name` with `config` (JSON); returns the response.
@@ -212,20 +246,15 @@ impl Server {
         Command::new(env!("CARGO_BIN_EXE_flint"))
             .args(args)
             .env("FLINT_URL", &self.url)
-            .env("FLINT_TOKEN", TOKEN)
+            .env("FLINT_TOKEN", &self.admin_token)
             .output()
             .expect("run the flint CLI")
     }
 
-    /// Runs `flint token create` on this server's store.
-    pub fn create_token(&self) -> String {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flint"));
-        cmd.args(["token", "create", "--data-dir"])
-            .arg(&self.data_dir);
-        if let Some(url) = &self.database_url {
-            cmd.args(["--database-url", url]);
-        }
-        let out = cmd.output().expect("run flint token create");
+    /// Creates a token with `flint token create ARGS` (e.g. `--scope deploy --function f`)
+    /// and returns its secret.
+    pub fn create_token(&self, args: &[&str]) -> String {
+        let out = self.cli(&[&["token", "create"], args].concat());
         assert!(
             out.status.success(),
             "{}",
@@ -237,9 +266,9 @@ impl Server {
             .to_string()
     }
 
-    /// The `/metrics` text.
+    /// The `/metrics` text (read with the admin token).
     pub fn metrics(&self) -> String {
-        self.anonymous(reqwest::Method::GET, "/metrics")
+        self.req(reqwest::Method::GET, "/metrics")
             .send()
             .expect("metrics")
             .text()
@@ -275,6 +304,13 @@ pub fn raw_status(url: &str, method_and_path: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .expect("status line")
+}
+
+/// The status and the `error` object of a JSON error answer.
+pub fn error_code(r: reqwest::blocking::Response) -> (reqwest::StatusCode, serde_json::Value) {
+    let status = r.status();
+    let body: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
+    (status, body["error"].clone())
 }
 
 /// Runs `program` with `args`, feeding it `input` on stdin.

@@ -10,6 +10,7 @@ mod harness;
 mod memory;
 mod scenarios;
 mod security;
+mod tenant;
 
 /// Declares each scenario (`module::function`) as a test for both backends.
 macro_rules! for_both_backends {
@@ -46,4 +47,6 @@ for_both_backends!(
     security::tampered_cache_files_are_detected_and_rebuilt,
     security::errors_carry_a_request_id_and_no_internals,
     security::vcpu_threads_run_under_seccomp,
+    tenant::scoped_tokens_expiry_and_revocation,
+    tenant::auth_comes_before_any_work,
 );

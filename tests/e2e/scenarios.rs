@@ -6,14 +6,8 @@ use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, Server, eventually, metric};
+use crate::harness::{Backend, Server, error_code, eventually, metric};
 use flint_test_modules::c_module;
-
-fn error_code(r: reqwest::blocking::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    let body: Value = r.json().unwrap_or(Value::Null);
-    (status, body["error"].clone())
-}
 
 fn function_names(s: &Server) -> Vec<String> {
     let v: Value = s
@@ -405,7 +399,26 @@ pub fn public_and_private_functions(b: Backend) {
         .body("x")
         .send()
         .unwrap();
-    assert_eq!(error_code(r).0, StatusCode::UNAUTHORIZED);
+    // To a caller without rights, a private function looks exactly like a missing one.
+    let hidden = error_code(r);
+    let r = s
+        .anonymous(Method::POST, "/functions/absent/invoke")
+        .body("x")
+        .send()
+        .unwrap();
+    let missing = error_code(r);
+    assert_eq!(hidden.0, StatusCode::NOT_FOUND);
+    assert_eq!(hidden.1["code"], missing.1["code"]);
+    assert_eq!(
+        hidden.1["message"]
+            .as_str()
+            .unwrap()
+            .replace("closed", "NAME"),
+        missing.1["message"]
+            .as_str()
+            .unwrap()
+            .replace("absent", "NAME")
+    );
 }
 
 pub fn cgi_routes(b: Backend) {
@@ -653,7 +666,7 @@ pub fn cli_and_example(b: Backend) {
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("not_found"));
     // A token made with `flint token create` works for management calls.
-    let token = s.create_token();
+    let token = s.create_token(&["--scope", "deploy"]);
     let r = s
         .anonymous(Method::GET, "/functions")
         .bearer_auth(&token)

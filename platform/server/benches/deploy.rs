@@ -102,6 +102,7 @@ fn main() {
     let (pss1, anon1) = (pss_bytes(pid) as f64, pss_anon_shmem_bytes(pid) as f64);
     let m = client
         .get(format!("{url}/metrics"))
+        .bearer_auth(TOKEN)
         .send()
         .and_then(|r| r.text())
         .expect("metrics");

@@ -48,9 +48,16 @@ pub struct ServeArgs {
     /// Store location.
     #[command(flatten)]
     pub store: StoreArgs,
-    /// A management token to create on start (kept if it exists).
-    #[arg(long, env = "FLINT_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    /// A file holding the admin token to make the one bootstrap token on start (replacing,
+    /// and so revoking, the previous one). The token may also come from the environment
+    /// variable `FLINT_ADMIN_TOKEN`; there is no flag for it, since command lines are
+    /// visible to every user in `ps`.
+    #[arg(long, env = "FLINT_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Serve `/metrics` on this address instead (without a token, for a network only the
+    /// scraper reaches); otherwise the API's `/metrics` needs a token with the `metrics` scope.
+    #[arg(long, env = "FLINT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Largest module upload, in bytes.
     #[arg(long, env = "FLINT_MAX_MODULE_BYTES", default_value_t = 32 << 20)]
     pub max_module_bytes: usize,
@@ -94,12 +101,6 @@ pub struct ServeArgs {
 pub enum Command {
     /// Runs the server.
     Serve(ServeArgs),
-    /// Management tokens.
-    Token {
-        /// What to do.
-        #[command(subcommand)]
-        command: TokenCommand,
-    },
     /// A command for a running server.
     #[command(flatten)]
     Client(ClientCommand),
@@ -185,18 +186,81 @@ pub enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Tokens and their scopes.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
 }
 
-/// Token commands.
+/// Token commands (they need an admin token).
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Creates a management token in the store and prints it (shown once).
+    /// Creates a token and prints it (the secret is shown once).
     Create {
+        /// What it may do: admin, deploy, invoke, metrics (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// A function it covers (repeatable; all when absent, except for invoke tokens).
+        #[arg(long = "function")]
+        functions: Vec<String>,
+        /// Lifetime, e.g. 90m, 12h, 30d.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires: Option<u64>,
         /// A name to remember it by.
-        #[arg(long, default_value = "cli")]
-        name: String,
-        /// Store location.
+        #[arg(long)]
+        name: Option<String>,
+        /// Server.
         #[command(flatten)]
-        store: StoreArgs,
+        client: ClientArgs,
     },
+    /// Lists tokens (never their secrets).
+    List {
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revokes a token by id.
+    Revoke {
+        /// The token's id, from `flint token list`.
+        id: String,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// A lifetime like `45s`, `90m`, `12h` or `30d`, in seconds.
+pub fn parse_lifetime(s: &str) -> Result<u64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit (s, m, h, d)"))?;
+    let unit_s = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    n.checked_mul(unit_s)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("{s:?}: out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lifetime;
+
+    #[test]
+    fn lifetimes_parse_with_units() {
+        assert_eq!(parse_lifetime("30d"), Ok(30 * 86_400));
+        assert_eq!(parse_lifetime("90m"), Ok(5400));
+        assert_eq!(parse_lifetime("45s"), Ok(45));
+        for bad in ["", "d", "30", "30w", "0h", "-1d", "99999999999999999999d"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
 }

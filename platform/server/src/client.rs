@@ -1,4 +1,5 @@
-//! The client commands: `flint deploy`, `invoke`, `list`, `logs`, `rollback`, `delete`.
+//! The client commands: `flint deploy`, `invoke`, `list`, `logs`, `rollback`, `delete`,
+//! `token create|list|revoke`.
 
 use std::io::Write;
 
@@ -6,7 +7,7 @@ use anyhow::{Context, bail};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
-use crate::cli::{ClientArgs, ClientCommand};
+use crate::cli::{ClientArgs, ClientCommand, TokenCommand};
 
 fn request(c: &ClientArgs, method: reqwest::Method, path: &str) -> RequestBuilder {
     let url = format!("{}{}", c.url.trim_end_matches('/'), path);
@@ -168,6 +169,75 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
                 .send()?,
             )?;
             println!("deleted {name}");
+            Ok(())
+        }
+        ClientCommand::Token { command } => token(command),
+    }
+}
+
+/// `flint token create|list|revoke`.
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            scopes,
+            functions,
+            expires,
+            name,
+            client,
+        } => {
+            let mut body = json!({ "scopes": scopes });
+            if !functions.is_empty() {
+                body["functions"] = json!(functions);
+            }
+            if let Some(s) = expires {
+                body["expires_in_s"] = json!(s);
+            }
+            if let Some(n) = name {
+                body["name"] = json!(n);
+            }
+            let r = check(
+                request(&client, reqwest::Method::POST, "/tokens")
+                    .json(&body)
+                    .send()?,
+            )?;
+            let v: Value = r.json()?;
+            eprintln!("id {} (the token below is shown once)", v["id"]);
+            println!("{}", v["token"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        TokenCommand::List { client } => {
+            let r = check(request(&client, reqwest::Method::GET, "/tokens").send()?)?;
+            let v: Value = r.json()?;
+            for t in v["tokens"].as_array().into_iter().flatten() {
+                let scopes: Vec<&str> = t["scopes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let functions = match t["functions"].as_array() {
+                    Some(f) => f
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    None => "*".into(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\texpires {}\tlast used {}",
+                    t["id"].as_str().unwrap_or(""),
+                    t["name"].as_str().unwrap_or(""),
+                    scopes.join(","),
+                    functions,
+                    t["expires_at"],
+                    t["last_used_at"],
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { id, client } => {
+            check(request(&client, reqwest::Method::DELETE, &format!("/tokens/{id}")).send()?)?;
+            println!("revoked {id}");
             Ok(())
         }
     }

@@ -4,7 +4,7 @@
 //! default or PostgreSQL), the scheduler that runs every invocation in a KVM micro-VM
 //! ([`scheduler`], on top of `flint-runtime`), Prometheus metrics ([`metrics`]) and the
 //! background writer of records and logs ([`recorder`]). The other commands ([`client`]) talk
-//! to a running server over HTTP; `flint token create` writes to the store directly.
+//! to a running server over HTTP; `flint token` manages scoped tokens over the API.
 //!
 //! Start reading at [`serve::serve`] and [`api::router`]. Nothing in this crate touches KVM or
 //! guest memory itself. The crate is a library (for the fuzz targets in `fuzz/`) behind the

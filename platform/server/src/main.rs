@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use flint_server::cli::{Cli, Command, TokenCommand};
-use flint_server::{api, client, serve};
+use flint_server::cli::{Cli, Command};
+use flint_server::{client, serve};
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -28,15 +28,6 @@ fn main() -> anyhow::Result<()> {
             init_tracing();
             runtime()?.block_on(serve::serve(args))
         }
-        Command::Token {
-            command: TokenCommand::Create { name, store },
-        } => runtime()?.block_on(async {
-            let s = serve::open_store(&store).await?;
-            let token = api::auth::new_token()?;
-            s.add_token(&token, &name).await?;
-            println!("{token}");
-            Ok(())
-        }),
         Command::Client(command) => client::run(command),
     }
 }

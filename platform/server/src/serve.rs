@@ -24,37 +24,61 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => {
-            std::fs::create_dir_all(&args.data_dir)
-                .with_context(|| format!("create data directory {}", args.data_dir.display()))?;
+            private_dir(&args.data_dir)?;
             Store::sqlite_url(&args.data_dir)
         }
     };
     Store::open(&url).await.context("open the store")
 }
 
+/// The admin token the operator chose: `--admin-token-file`, else `FLINT_ADMIN_TOKEN`.
+fn configured_admin_token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
+    let token = match &args.admin_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("read the admin token file {}", path.display()))?,
+        ),
+        None => std::env::var("FLINT_ADMIN_TOKEN").ok(),
+    };
+    let Some(token) = token.map(|t| t.trim().to_string()) else {
+        return Ok(None);
+    };
+    anyhow::ensure!(!token.is_empty(), "the admin token is empty");
+    Ok(Some(token))
+}
+
+/// Makes sure an admin token exists: the operator's (which replaces the one before it), or
+/// one generated into `DATA_DIR/admin-token` (0600) on the first start.
 async fn bootstrap_token(store: &Store, args: &ServeArgs) -> anyhow::Result<()> {
-    if let Some(token) = &args.admin_token {
-        store.add_token(token, "admin").await?;
+    if let Some(token) = configured_admin_token(args)? {
+        store.replace_bootstrap_token(&token).await?;
         return Ok(());
     }
     let file = args.store.data_dir.join("admin-token");
     if file.exists() {
         return Ok(());
     }
-    std::fs::create_dir_all(&args.store.data_dir)?;
+    private_dir(&args.store.data_dir)?;
     let token = api::auth::new_token()?;
-    store.add_token(&token, "admin").await?;
+    store.replace_bootstrap_token(&token).await?;
     std::fs::write(&file, format!("{token}\n"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
-    }
     println!(
         "created a management token in {} (set FLINT_ADMIN_TOKEN to choose your own)",
         file.display()
     );
     Ok(())
+}
+
+/// Creates `dir` (and its parents) if needed, readable by this user only.
+fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("create data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("make {} private", dir.display()))
 }
 
 /// Keeps this node's pools and routes in line with the store (deploys, rollbacks and deletes
@@ -101,6 +125,10 @@ async fn shutdown_signal() {
 
 /// Runs the server until SIGTERM/Ctrl-C, then drains in-flight requests for the grace period.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Everything Flint writes (the database, the node key, the cache, the admin token) is
+    // for this user only.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    private_dir(&args.store.data_dir)?;
     let store = open_store(&args.store).await?;
     bootstrap_token(&store, &args).await?;
     let runtime = tokio::task::spawn_blocking(Runtime::new)
@@ -158,6 +186,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: HttpLimits {
             max_module_bytes: args.max_module_bytes,
             max_body_bytes: args.max_body_bytes,
+            metrics_elsewhere: args.metrics_listen.is_some(),
         },
         ready: AtomicBool::new(true),
     });
@@ -172,6 +201,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
+    if let Some(addr) = args.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen for metrics on {addr}"))?;
+        println!("flint metrics on http://{}/metrics", metrics.local_addr()?);
+        let router = api::metrics_router(state.clone());
+        tokio::spawn(async move { axum::serve(metrics, router).await });
+    }
     println!("flint listening on http://{}", listener.local_addr()?);
 
     let (draining_tx, mut draining_rx) = tokio::sync::watch::channel(false);

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::SharedState;
-use super::auth::require_token;
+use super::auth::{self, Need};
 use super::error::{ApiError, error_chain};
 use crate::outcome::OutcomeKind;
 use crate::scheduler::LoadError;
@@ -119,10 +119,9 @@ pub async fn deploy(
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    require_token(&state, request.headers()).await?;
-    // Read the upload before judging the name, so the client is not cut off mid-send.
-    let (module, settings) = read_upload(&state, request).await?;
+    auth::require(&state, request.headers(), Need::Manage(&name)).await?;
     check_name(&name)?;
+    let (module, settings) = read_upload(&state, request).await?;
     if module.len() > state.limits.max_module_bytes {
         return Err(ApiError::too_large(
             "the module",
@@ -239,9 +238,12 @@ pub async fn list(
     State(state): State<SharedState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_token(&state, &headers).await?;
+    let caller = auth::require(&state, &headers, Need::List).await?;
     let mut out = Vec::new();
     for f in state.store.list_functions().await? {
+        if !caller.covers(&f.name) {
+            continue;
+        }
         out.push(summary_json(&state, &f).await?);
     }
     Ok(Json(json!({ "functions": out })).into_response())
@@ -253,7 +255,7 @@ pub async fn show(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_token(&state, &headers).await?;
+    auth::require(&state, &headers, Need::Manage(&name)).await?;
     let (f, versions) = state
         .store
         .get_function(&name)
@@ -284,7 +286,7 @@ pub async fn delete(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_token(&state, &headers).await?;
+    auth::require(&state, &headers, Need::Manage(&name)).await?;
     if !state.store.delete_function(&name).await? {
         return Err(ApiError::function_not_found(&name));
     }
@@ -309,7 +311,7 @@ pub async fn rollback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_token(&state, &headers).await?;
+    auth::require(&state, &headers, Need::Manage(&name)).await?;
     let body: RollbackBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -339,7 +341,7 @@ pub async fn rollback(
     Ok(Json(json!({ "name": name, "version": body.version })).into_response())
 }
 
-/// The `{name}` of a request with a valid token for an existing function.
+/// The `{name}` of an existing function, for a caller who may manage it.
 pub struct Existing(String);
 
 impl FromRequestParts<SharedState> for Existing {
@@ -349,7 +351,7 @@ impl FromRequestParts<SharedState> for Existing {
         let Path(name) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
-        require_token(state, &parts.headers).await?;
+        auth::require(state, &parts.headers, Need::Manage(&name)).await?;
         match state.store.get_function(&name).await? {
             Some(_) => Ok(Self(name)),
             None => Err(ApiError::function_not_found(&name)),

@@ -1,25 +1,28 @@
 //! Invoking functions: `POST /functions/{name}/invoke` (body to stdin, stdout to the body) and
 //! path routes (any method on a configured prefix, CGI-style: see [`super::cgi`]).
 //!
-//! Both handlers read the request into a `Call` and hand it to `run`, which reads top to
-//! bottom: resolve the function's pool once, authorise against that pool's settings, build
-//! the request from them, let the scheduler run it on that same pool, and turn the
-//! [`Outcome`] into metrics, a record, logs and the answer.
+//! Both handlers read the request's head into a `Call` and hand it to `run`, which reads top
+//! to bottom: decide from the headers whether the caller may call the function (before any
+//! body is read or pool loaded), resolve its pool once, read the body within the limit,
+//! build the request from the pool's settings, let the scheduler run it on that same pool,
+//! and turn the [`Outcome`] into metrics, a record, logs and the answer.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flint_abi::message::LogLevel;
 
 use super::SharedState;
-use super::auth::require_token;
+use super::auth::{self, Caller, Need};
 use super::cgi;
 use super::error::ApiError;
 use crate::outcome::Outcome;
+use crate::scheduler::Pool;
 use crate::store::{LogRecord, LogStream, now_ms};
 
 /// Lines of stderr kept in the logs per invocation.
@@ -28,6 +31,8 @@ const STDERR_LOG_LINES: usize = 100;
 const STDERR_LEVEL: LogLevel = LogLevel::Warn;
 /// The header that carries a call's request id, both ways.
 const REQUEST_ID: &str = "x-flint-request-id";
+/// What error messages call an invocation's body.
+const BODY: &str = "the request body";
 
 /// What the request adds to a run (its body aside).
 struct Call {
@@ -38,23 +43,18 @@ struct Call {
 }
 
 /// Runs one call, start to finish.
-async fn run(state: SharedState, call: Call, body: Result<Bytes, BytesRejection>) -> Response {
+async fn run(state: SharedState, call: Call, request: Request) -> Response {
     let started_at = now_ms();
     let started = Instant::now();
-    let stdin = match body_or_error(body, state.limits.max_body_bytes) {
+    let request_id = request_id(&call.headers);
+    let pool = match admit(&state, &call).await {
+        Ok(p) => p,
+        Err(e) => return e.with("request_id", request_id.as_str()).into_response(),
+    };
+    let stdin = match read_body(&state, request).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let request_id = request_id(&call.headers);
-    let pool = match state.scheduler.pool(&call.name).await {
-        Ok(p) => p,
-        Err(f) => return ApiError::from(f).into_response(),
-    };
-    if !pool.settings.public
-        && let Err(e) = require_token(&state, &call.headers).await
-    {
-        return e.into_response();
-    }
     let version = pool.version;
     let request = pool
         .settings
@@ -76,6 +76,59 @@ async fn run(state: SharedState, call: Call, body: Result<Bytes, BytesRejection>
         tracing::warn!(function = %call.name, %request_id, %detail, "invocation failed");
     }
     response
+}
+
+/// The function's pool, if the caller may call it. Decided from the headers alone, before
+/// the body is read; a pool is loaded only for a caller who may call the function (a token
+/// that covers it, or anyone if it is public).
+async fn admit(state: &SharedState, call: &Call) -> Result<Arc<Pool>, ApiError> {
+    let caller = auth::caller(state, &call.headers).await?;
+    let trusted = caller.allows(Need::Invoke(&call.name));
+    if !trusted && !is_public(state, &call.name).await? {
+        return Err(hidden(&caller, &call.name));
+    }
+    check_declared_length(&call.headers, state.limits.max_body_bytes)?;
+    let pool = state.scheduler.pool(&call.name).await?;
+    // A deploy may have made it private since `is_public` looked.
+    if !trusted && !pool.settings.public {
+        return Err(hidden(&caller, &call.name));
+    }
+    Ok(pool)
+}
+
+/// Whether `name` is public, from a loaded pool or the store, without loading one.
+async fn is_public(state: &SharedState, name: &str) -> Result<bool, ApiError> {
+    if let Some(pool) = state.scheduler.loaded(name) {
+        return Ok(pool.settings.public);
+    }
+    let active = state.store.active_version(name).await?;
+    Ok(active.is_some_and(|v| v.settings().is_ok_and(|s| s.public)))
+}
+
+/// The one refusal for a function this caller may not call, the same whether it exists or
+/// not: 404 without a token, 403 with a token that does not cover it.
+fn hidden(caller: &Caller, name: &str) -> ApiError {
+    match caller {
+        Caller::Anonymous => ApiError::function_not_found(name),
+        Caller::Token(_) => caller.refusal(Need::Invoke(name)),
+    }
+}
+
+/// 413 for a body whose declared length is over `limit`, before reading any of it.
+fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(BODY, limit as u64));
+    }
+    Ok(())
+}
+
+/// The request body as stdin, within the limit.
+async fn read_body(state: &SharedState, request: Request) -> Result<Bytes, ApiError> {
+    let limit = state.limits.max_body_bytes;
+    body_or_error(Bytes::from_request(request, state).await, limit)
 }
 
 /// The caller's `x-flint-request-id` if it is a sane token (1-64 of `A-Za-z0-9._-`), else a
@@ -149,11 +202,10 @@ fn record_logs(state: &SharedState, name: &str, outcome: &Outcome) {
 
 /// The body, or the one answer for a body that could not be read or is over `limit`.
 fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    let what = "the request body";
     let body =
-        body.map_err(|e| ApiError::unreadable_body(what, limit, e.status(), e.body_text()))?;
+        body.map_err(|e| ApiError::unreadable_body(BODY, limit, e.status(), e.body_text()))?;
     if body.len() > limit {
-        return Err(ApiError::too_large(what, limit as u64));
+        return Err(ApiError::too_large(BODY, limit as u64));
     }
     Ok(body)
 }
@@ -162,19 +214,18 @@ fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
 pub async fn invoke(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     if crate::settings::validate_name(&name).is_err() {
         return ApiError::function_not_found(&name).into_response();
     }
     let call = Call {
         name,
-        headers,
+        headers: request.headers().clone(),
         env: vec!["REQUEST_METHOD=POST".into()],
         cgi: false,
     };
-    run(state, call, body).await
+    run(state, call, request).await
 }
 
 /// Any request that matched no API route: a path route to a function, or 404.
@@ -193,6 +244,5 @@ pub async fn routed(State(state): State<SharedState>, request: Request) -> Respo
         env,
         cgi: true,
     };
-    let body = Bytes::from_request(request, &state).await;
-    run(state, call, body).await
+    run(state, call, request).await
 }

@@ -6,7 +6,8 @@
 //! - [`meta`]: `/api/meta`, the labels and defaults clients show.
 //! - [`ops`]: `/metrics`, `/healthz`, `/readyz`, and the per-request HTTP metrics.
 //! - [`error`]: the one error boundary ([`error::ApiError`]).
-//! - [`auth`]: bearer tokens.
+//! - [`auth`]: callers, tokens and their scopes; [`tokens`]: creating, listing, revoking them.
+//! - [`drain`]: early answers that do not cut clients off.
 //! - [`dashboard`]: the embedded web dashboard at `/`.
 
 pub mod auth;
@@ -18,13 +19,15 @@ pub mod functions;
 pub mod invoke;
 pub mod meta;
 pub mod ops;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::routing::{delete, get, post};
 use flint_compiler::Compiler;
 
 use crate::metrics::Metrics;
@@ -40,6 +43,8 @@ pub struct HttpLimits {
     pub max_module_bytes: usize,
     /// Largest invocation body.
     pub max_body_bytes: usize,
+    /// Whether `/metrics` is served on its own listener (and not on the API's).
+    pub metrics_elsewhere: bool,
 }
 
 /// Everything the handlers share.
@@ -67,38 +72,56 @@ pub struct AppState {
 /// Shared state handle.
 pub type SharedState = Arc<AppState>;
 
-/// The whole API.
+/// Largest body of the JSON management calls (rollback, token creation).
+const JSON_BODY_LIMIT: usize = 64 << 10;
+
+/// The whole API. Each route reads at most its own body limit: the module limit for deploys,
+/// `--max-body-bytes` for invocations (checked after the caller is known), 64 KiB for the rest.
 pub fn router(state: SharedState) -> Router {
-    let body_limit = state
-        .limits
-        .max_module_bytes
-        .max(state.limits.max_body_bytes)
-        + (64 << 10);
-    Router::new()
+    let upload_limit = DefaultBodyLimit::max(state.limits.max_module_bytes + (64 << 10));
+    let invoke_limit = DefaultBodyLimit::max(state.limits.max_body_bytes);
+    let mut router = Router::new()
         .route("/functions", get(functions::list))
         .route(
             "/functions/{name}",
             get(functions::show)
                 .put(functions::deploy)
+                .layer(upload_limit)
                 .delete(functions::delete),
         )
         .route("/functions/{name}/rollback", post(functions::rollback))
         .route("/functions/{name}/logs", get(functions::logs))
         .route("/functions/{name}/invocations", get(functions::invocations))
-        .route("/functions/{name}/invoke", post(invoke::invoke))
+        .route(
+            "/functions/{name}/invoke",
+            post(invoke::invoke).layer(invoke_limit),
+        )
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
         .route("/api/meta", get(meta::meta))
         .route("/", get(dashboard::index))
         .route("/assets/{*path}", get(dashboard::assets))
-        .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .fallback(invoke::routed)
+        .route("/readyz", get(ops::readyz));
+    if !state.limits.metrics_elsewhere {
+        router = router.route("/metrics", get(ops::metrics_with_token));
+    }
+    router
+        .fallback(invoke::routed.layer(invoke_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::count_requests,
         ))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(axum::middleware::from_fn(drain::drain_unread))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The separate metrics listener's router (`--metrics-listen`): `/metrics` only, without a
+/// token, for a network only the scraper reaches.
+pub fn metrics_router(state: SharedState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
         .with_state(state)
 }

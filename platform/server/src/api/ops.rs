@@ -3,14 +3,16 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::SharedState;
+use super::auth::{self, Need};
+use super::error::ApiError;
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format (as the metrics listener serves it).
 pub async fn metrics(State(state): State<SharedState>) -> Response {
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
@@ -18,6 +20,16 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// `GET /metrics` on the API's listener: needs a token with the `metrics` (or `admin`) scope,
+/// since the series name every function.
+pub async fn metrics_with_token(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    auth::require(&state, &headers, Need::Metrics).await?;
+    Ok(metrics(State(state)).await)
 }
 
 /// `GET /healthz`: the process is up.

@@ -168,6 +168,12 @@ impl Store {
         Ok(Some((summary, versions)))
     }
 
+    /// The active version of `name` without its module, if any.
+    pub async fn active_version(&self, name: &str) -> Result<Option<VersionInfo>, StoreError> {
+        let summary = self.summaries(Some(name)).await?.into_iter().next();
+        Ok(summary.and_then(|s| s.active))
+    }
+
     /// The active version of `name` with its module, if any.
     pub async fn active_module(&self, name: &str) -> Result<Option<StoredModule>, StoreError> {
         let sql = format!(

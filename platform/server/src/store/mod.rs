@@ -19,6 +19,7 @@ use sqlx::any::AnyPoolOptions;
 
 pub use functions::{FunctionSummary, StoredModule, VersionInfo};
 pub use records::{InvocationRecord, LogRecord, LogStream};
+pub use tokens::{NewToken, TokenRecord, TokenSource, hash_token};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,357 @@
+//! The tenant edge, end to end: scoped tokens, authentication before any work, and what a
+//! caller without rights can learn.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, Server, error_code, metric};
+use flint_test_modules::c_module;
+
+fn created(r: reqwest::blocking::Response) {
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text());
+}
+
+/// The status `token` gets for `method path` (with `body`).
+fn status_with(s: &Server, token: &str, method: Method, path: &str, body: &str) -> StatusCode {
+    let r = s
+        .anonymous(method, path)
+        .bearer_auth(token)
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    let status = r.status();
+    if status == StatusCode::FORBIDDEN {
+        let (_, e) = error_code(r);
+        assert_eq!(e["code"], "forbidden", "a 403 carries a JSON error");
+    }
+    status
+}
+
+fn deploy_as(s: &Server, token: &str, name: &str) -> StatusCode {
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "module",
+        reqwest::blocking::multipart::Part::bytes(c_module("echo")),
+    );
+    s.anonymous(Method::PUT, &format!("/functions/{name}"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .unwrap()
+        .status()
+}
+
+fn listed(s: &Server, token: &str) -> Vec<String> {
+    let v: Value = s
+        .anonymous(Method::GET, "/functions")
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every scope boundary: what `deploy`, `invoke` and `metrics` tokens may and may not do,
+/// listing without secrets, expiry, revocation, hashing at rest, and rotation of the admin
+/// token.
+pub fn scoped_tokens_expiry_and_revocation(b: Backend) {
+    let mut s = Server::start(b);
+    for (name, config) in [
+        ("a", json!({})),
+        ("b", json!({})),
+        ("pub", json!({"public": true})),
+    ] {
+        created(s.deploy(name, &c_module("echo"), &config));
+    }
+    let deployer = s.create_token(&["--scope", "deploy", "--function", "a", "--name", "ci"]);
+    let invoker = s.create_token(&["--scope", "invoke", "--function", "a"]);
+    let scraper = s.create_token(&["--scope", "metrics"]);
+    let both = s.create_token(&["--scope", "deploy", "--scope", "invoke", "--function", "b"]);
+
+    // deploy: manages its functions only, cannot invoke, list others, see tokens or metrics.
+    assert_eq!(deploy_as(&s, &deployer, "a"), StatusCode::CREATED);
+    assert_eq!(deploy_as(&s, &deployer, "b"), StatusCode::FORBIDDEN);
+    assert_eq!(deploy_as(&s, &deployer, "new"), StatusCode::FORBIDDEN);
+    assert_eq!(listed(&s, &deployer), ["a"]);
+    let d = |m: Method, p: &str, body: &str| status_with(&s, &deployer, m, p, body);
+    assert_eq!(d(Method::GET, "/functions/a", ""), StatusCode::OK);
+    assert_eq!(d(Method::GET, "/functions/a/logs", ""), StatusCode::OK);
+    assert_eq!(
+        d(Method::GET, "/functions/a/invocations", ""),
+        StatusCode::OK
+    );
+    assert_eq!(
+        d(Method::POST, "/functions/a/rollback", r#"{"version":1}"#),
+        StatusCode::OK
+    );
+    for (m, p, body) in [
+        (Method::GET, "/functions/b", ""),
+        (Method::GET, "/functions/b/logs", ""),
+        (Method::POST, "/functions/b/rollback", r#"{"version":1}"#),
+        (Method::DELETE, "/functions/b", ""),
+        (Method::POST, "/functions/a/invoke", "x"),
+        (Method::GET, "/tokens", ""),
+        (Method::POST, "/tokens", r#"{"scopes":["admin"]}"#),
+        (Method::GET, "/metrics", ""),
+    ] {
+        assert_eq!(
+            d(m.clone(), p, body),
+            StatusCode::FORBIDDEN,
+            "deploy token: {m} {p}"
+        );
+    }
+
+    // invoke: calls the functions it names (public ones too), nothing else; a function it
+    // does not name gets the same 403 whether it exists or not.
+    let i = |m: Method, p: &str| status_with(&s, &invoker, m, p, "x");
+    assert_eq!(i(Method::POST, "/functions/a/invoke"), StatusCode::OK);
+    assert_eq!(i(Method::POST, "/functions/pub/invoke"), StatusCode::OK);
+    assert_eq!(
+        i(Method::POST, "/functions/b/invoke"),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        i(Method::POST, "/functions/nope/invoke"),
+        StatusCode::FORBIDDEN
+    );
+    for (m, p) in [
+        (Method::GET, "/functions"),
+        (Method::GET, "/functions/a"),
+        (Method::DELETE, "/functions/a"),
+        (Method::GET, "/metrics"),
+        (Method::GET, "/tokens"),
+    ] {
+        assert_eq!(
+            i(m.clone(), p),
+            StatusCode::FORBIDDEN,
+            "invoke token: {m} {p}"
+        );
+    }
+    assert_eq!(deploy_as(&s, &invoker, "a"), StatusCode::FORBIDDEN);
+
+    // Scopes add up; metrics reads metrics only.
+    let both_s = |m: Method, p: &str| status_with(&s, &both, m, p, "x");
+    assert_eq!(both_s(Method::POST, "/functions/b/invoke"), StatusCode::OK);
+    assert_eq!(both_s(Method::GET, "/functions/b/logs"), StatusCode::OK);
+    assert_eq!(
+        both_s(Method::POST, "/functions/a/invoke"),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status_with(&s, &scraper, Method::GET, "/metrics", ""),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_with(&s, &scraper, Method::GET, "/functions", ""),
+        StatusCode::FORBIDDEN
+    );
+    let anonymous = s.anonymous(Method::GET, "/metrics").send().unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // Bad requests for tokens are 400s that say why.
+    for body in [
+        json!({"scopes": ["invoke"]}),
+        json!({"scopes": []}),
+        json!({"scopes": ["root"]}),
+        json!({"scopes": ["deploy"], "functions": ["Bad Name"]}),
+        json!({"scopes": ["deploy"], "expires_in_s": 0}),
+    ] {
+        let r = s.req(Method::POST, "/tokens").json(&body).send().unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+
+    // The list shows ids, scopes, functions and use, never a secret or its hash.
+    let list = s
+        .req(Method::GET, "/tokens")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for secret in [&deployer, &invoker, &scraper, &both] {
+        assert!(!list.contains(secret.as_str()));
+        assert!(!s.store_contains(secret), "tokens are hashed at rest");
+    }
+    let v: Value = serde_json::from_str(&list).unwrap();
+    let tokens = v["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 5, "admin + four");
+    let ci = tokens.iter().find(|t| t["name"] == "ci").unwrap();
+    assert_eq!(ci["scopes"], json!(["deploy"]));
+    assert_eq!(ci["functions"], json!(["a"]));
+    assert!(ci["last_used_at"].as_i64().is_some());
+    assert!(ci.get("token").is_none() && ci.get("token_hash").is_none());
+
+    // Expiry.
+    let r = s
+        .req(Method::POST, "/tokens")
+        .json(&json!({"scopes": ["invoke"], "functions": ["a"], "expires_in_s": 1}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let short: Value = r.json().unwrap();
+    let short = short["token"].as_str().unwrap().to_string();
+    assert_eq!(i(Method::POST, "/functions/a/invoke"), StatusCode::OK);
+    assert_eq!(
+        status_with(&s, &short, Method::POST, "/functions/a/invoke", "x"),
+        StatusCode::OK
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = s
+        .anonymous(Method::POST, "/functions/a/invoke")
+        .bearer_auth(&short)
+        .send()
+        .unwrap();
+    let (status, e) = error_code(r);
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token_expired"))
+    );
+
+    // Revocation takes effect at once on this node.
+    let id = ci["id"].as_str().unwrap();
+    let out = s.cli(&["token", "revoke", id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(deploy_as(&s, &deployer, "a"), StatusCode::UNAUTHORIZED);
+    let listed_ids = String::from_utf8(s.cli(&["token", "list"]).stdout).unwrap();
+    assert!(!listed_ids.contains(id), "{listed_ids}");
+    let again = s
+        .req(Method::DELETE, &format!("/tokens/{id}"))
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    // Changing FLINT_ADMIN_TOKEN revokes the token it replaced; other tokens stay.
+    let old = s.admin_token.clone();
+    s.admin_token = "e2e-rotated-admin-token".into();
+    s.restart();
+    assert_eq!(
+        status_with(&s, &old, Method::GET, "/functions", ""),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(function_count(&s), 3);
+    assert_eq!(
+        status_with(&s, &invoker, Method::POST, "/functions/a/invoke", "x"),
+        StatusCode::OK
+    );
+}
+
+fn function_count(s: &Server) -> usize {
+    let v: Value = s
+        .req(Method::GET, "/functions")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["functions"].as_array().unwrap().len()
+}
+
+/// Resident memory of process `pid` (RSS: anon + file + shmem), in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Sends the head of `request` (`METHOD path`) declaring `length` body bytes, then streams zeros until
+/// the server answers or closes; returns the answer's status and how long it took.
+fn flood(url: &str, request: &str, length: usize, token: Option<&str>) -> (u16, Duration) {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head =
+        format!("{request} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {length}\r\n\r\n");
+    let started = Instant::now();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![0u8; 64 << 10];
+        let mut sent = 0;
+        while sent < length {
+            if stream.write_all(&chunk).is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    let mut head = [0u8; 12];
+    reader
+        .read_exact(&mut head)
+        .expect("an answer before the body was sent");
+    let elapsed = started.elapsed();
+    drop(reader);
+    let sent = sender.join().unwrap();
+    assert!(
+        sent < length,
+        "the server stopped reading the body ({sent} of {length} bytes)"
+    );
+    let status = std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap();
+    (status, elapsed)
+}
+
+/// An anonymous 32 MiB invoke of a private function is refused from its headers: the body is
+/// neither buffered (the server's RSS stays put) nor read past a small drain, no sandbox is
+/// booted, and the answer is the one a missing function gets.
+pub fn auth_comes_before_any_work(b: Backend) {
+    let mut s = Server::start(b);
+    created(s.deploy("closed", &c_module("echo"), &json!({})));
+    // A fresh process: nothing loaded until someone may call it.
+    s.restart();
+    let pid = s.pid();
+    let before = rss_bytes(pid);
+    let body = 32 << 20;
+    for request in [
+        "POST /functions/closed/invoke",
+        "POST /functions/absent/invoke",
+    ] {
+        let (status, _) = flood(&s.url, request, body, None);
+        assert_eq!(status, 404, "{request}");
+    }
+    // A token that does not cover the function: 403, also before the body.
+    let other = s.create_token(&["--scope", "invoke", "--function", "other"]);
+    let (status, _) = flood(&s.url, "POST /functions/closed/invoke", body, Some(&other));
+    assert_eq!(status, 403);
+    // An authorised caller over --max-body-bytes: 413 from the declared length, unread.
+    let (status, _) = flood(
+        &s.url,
+        "POST /functions/closed/invoke",
+        body,
+        Some(&s.admin_token),
+    );
+    assert_eq!(status, 413);
+    let grown = rss_bytes(pid).saturating_sub(before);
+    assert!(grown < 8 << 20, "the server grew by {grown} bytes");
+    let m = s.metrics();
+    let sandboxes: f64 = ["idle", "busy"]
+        .iter()
+        .filter_map(|st| {
+            metric(
+                &m,
+                &format!("flint_sandboxes{{function=\"closed\",state=\"{st}\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(sandboxes, 0.0, "no sandbox was booted for refused calls");
+    // Deploys check the scope before reading the upload too.
+    let deployer = s.create_token(&["--scope", "deploy", "--function", "mine"]);
+    let (status, _) = flood(&s.url, "PUT /functions/closed", body, Some(&deployer));
+    assert_eq!(status, 403);
+    // And the function still works for a caller who may call it.
+    let r = s.invoke("closed", b"still here");
+    assert_eq!(r.text().unwrap(), "still here");
+}
