@@ -49,4 +49,5 @@ for_both_backends!(
     security::vcpu_threads_run_under_seccomp,
     tenant::scoped_tokens_expiry_and_revocation,
     tenant::auth_comes_before_any_work,
+    tenant::function_responses_cannot_attack_the_platform,
 );

@@ -355,3 +355,61 @@ pub fn auth_comes_before_any_work(b: Backend) {
     let r = s.invoke("closed", b"still here");
     assert_eq!(r.text().unwrap(), "still here");
 }
+
+/// What a function writes cannot attack the platform: statuses 200-599 only, no framing,
+/// hop-by-hop or Flint headers, every cookie sent, `Location` redirects, and answers carry
+/// `nosniff` and a CSP sandbox unless the function opts out.
+pub fn function_responses_cannot_attack_the_platform(b: Backend) {
+    let s = Server::start(b);
+    // `echo` behind a route writes the request body as its answer, CGI headers included.
+    let config = json!({"routes": ["/echo"], "public": true});
+    created(s.deploy("echo", &c_module("echo"), &config));
+    let open = json!({"routes": ["/trusted"], "public": true, "response_sandbox": false});
+    created(s.deploy("trusted", &c_module("echo"), &open));
+    let send = |path: &str, body: &str| {
+        let client = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        client
+            .post(format!("{}{path}", s.url))
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let r = send(
+        "/echo",
+        "Content-Type: text/html\nSet-Cookie: a=1\nSet-Cookie: b=2\n\
+         Transfer-Encoding: chunked\nConnection: keep-alive, x\nX-Flint-Version: 99\n\
+         Strict-Transport-Security: max-age=99\nX-Custom: yes\n\n<script>alert(1)</script>",
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers();
+    assert_eq!(h["content-type"], "text/html");
+    let cookies: Vec<_> = h.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert_eq!(h["x-custom"], "yes");
+    assert!(h.get("strict-transport-security").is_none());
+    assert!(h.get("transfer-encoding").is_none());
+    assert_ne!(h["x-flint-version"], "99", "Flint's own header wins");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["content-security-policy"], "sandbox");
+    assert_eq!(r.text().unwrap(), "<script>alert(1)</script>");
+
+    for status in ["101", "999", "0"] {
+        let r = send("/echo", &format!("Status: {status}\n\nx"));
+        let (code, e) = error_code(r);
+        assert_eq!(code, StatusCode::BAD_GATEWAY, "{status}");
+        assert_eq!(e["code"], "bad_function_response");
+    }
+    let r = send("/echo", "Location: /elsewhere\n\n");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.headers()["location"], "/elsewhere");
+
+    let r = send("/trusted", "Content-Type: text/html\n\n<p>ok</p>");
+    assert!(r.headers().get("content-security-policy").is_none());
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    // Plain invokes are function answers too.
+    let r = s.invoke("echo", b"plain");
+    assert_eq!(r.headers()["content-security-policy"], "sandbox");
+}

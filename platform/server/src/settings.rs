@@ -38,6 +38,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "/api",
     "/assets",
     "/dashboard",
+    "/tokens",
 ];
 
 /// The configuration of one function version, as users write it.
@@ -60,6 +61,10 @@ pub struct FunctionSettings {
     pub public: bool,
     /// The export each invocation runs.
     pub entry: String,
+    /// Whether the function's answers carry `Content-Security-Policy: sandbox`, so that HTML
+    /// it returns cannot act on Flint's origin (turn off only for a function served from its
+    /// own host name; see docs/SECURITY.md).
+    pub response_sandbox: bool,
 }
 
 impl Default for FunctionSettings {
@@ -73,6 +78,7 @@ impl Default for FunctionSettings {
             routes: Vec::new(),
             public: false,
             entry: DEFAULT_ENTRY.into(),
+            response_sandbox: true,
         }
     }
 }

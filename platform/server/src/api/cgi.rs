@@ -5,6 +5,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::error::ApiError;
+
 /// How far into stdout CGI headers may reach.
 const HEAD_WINDOW_BYTES: usize = 16 << 10;
 
@@ -64,24 +66,66 @@ fn split_cgi(stdout: &[u8]) -> Option<(CgiHeaders, &[u8])> {
     Some((headers, &stdout[head + sep..]))
 }
 
-/// The answer of a call that exited 0: its stdout, after CGI headers where `cgi` allows them.
-pub fn respond(stdout: &[u8], cgi: bool, truncated: bool) -> Response {
-    let mut status = StatusCode::OK;
+/// Response headers a function may set (besides `x-` headers): content metadata, caching,
+/// redirects, cookies, CORS and links. Everything else (hop-by-hop and framing headers,
+/// `strict-transport-security`, `x-flint-*`, ...) is dropped.
+pub const ALLOWED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-language",
+    "content-disposition",
+    "content-encoding",
+    "content-security-policy",
+    "cache-control",
+    "expires",
+    "etag",
+    "last-modified",
+    "vary",
+    "location",
+    "set-cookie",
+    "link",
+    "retry-after",
+    "www-authenticate",
+    "access-control-allow-origin",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-allow-credentials",
+    "access-control-expose-headers",
+    "access-control-max-age",
+];
+
+/// Statuses a function may answer with.
+pub const ALLOWED_STATUS: std::ops::RangeInclusive<u16> = 200..=599;
+
+/// Whether a function may set response header `name` (lower case).
+pub fn header_allowed(name: &str) -> bool {
+    ALLOWED_HEADERS.contains(&name) || (name.starts_with("x-") && !name.starts_with("x-flint-"))
+}
+
+/// The answer of a call that exited 0: its stdout, after CGI headers where `cgi` allows them,
+/// or 502 `bad_function_response` for a `Status:` outside [`ALLOWED_STATUS`].
+pub fn respond(stdout: &[u8], cgi: bool, truncated: bool) -> Result<Response, ApiError> {
+    let mut status = None;
     let mut body = stdout;
     let mut extra = Vec::new();
     if cgi && let Some((headers, rest)) = split_cgi(stdout) {
         for (k, v) in headers {
-            if k.eq_ignore_ascii_case("status") {
-                let code = v.split_whitespace().next().and_then(|c| c.parse().ok());
-                status = code
-                    .and_then(|c| StatusCode::from_u16(c).ok())
-                    .unwrap_or(status);
-            } else if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::from_str(&v)) {
+            let k = k.to_ascii_lowercase();
+            if k == "status" {
+                status = Some(cgi_status(&v)?);
+            } else if header_allowed(&k)
+                && let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::from_str(&v))
+            {
                 extra.push((k, v));
             }
         }
         body = rest;
     }
+    let redirect = extra.iter().any(|(k, _)| k == header::LOCATION);
+    let status = status.unwrap_or(if redirect {
+        StatusCode::FOUND
+    } else {
+        StatusCode::OK
+    });
     let content_type = if std::str::from_utf8(body).is_ok() {
         "text/plain; charset=utf-8"
     } else {
@@ -90,13 +134,52 @@ pub fn respond(stdout: &[u8], cgi: bool, truncated: bool) -> Response {
     let mut response = (status, Body::from(body.to_vec())).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let mut set = std::collections::HashSet::new();
     for (k, v) in extra {
-        h.insert(k, v);
+        // The first line of each name replaces Flint's default; later ones add to it (every
+        // `Set-Cookie` is sent).
+        if set.insert(k.clone()) {
+            h.insert(k, v);
+        } else {
+            h.append(k, v);
+        }
     }
     if truncated {
         h.insert("x-flint-stdout-truncated", HeaderValue::from_static("true"));
     }
-    response
+    Ok(response)
+}
+
+/// The status of a CGI `Status:` line, if it is one a function may send.
+fn cgi_status(value: &str) -> Result<StatusCode, ApiError> {
+    let code = value.split_whitespace().next().and_then(|c| c.parse().ok());
+    code.filter(|c| ALLOWED_STATUS.contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or_else(|| {
+            let (lo, hi) = ALLOWED_STATUS.into_inner();
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "bad_function_response",
+                format!("the function answered with status {value:?}; statuses {lo}-{hi} only"),
+            )
+        })
+}
+
+/// Headers that keep a function's answer from acting on Flint's origin: no content sniffing,
+/// and (unless `sandbox` is off in the function's config) a CSP sandbox, so that HTML a
+/// function returns runs as an opaque origin, without access to the dashboard's storage.
+pub fn harden(response: &mut Response, sandbox: bool) {
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if sandbox {
+        h.append(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox"),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +197,63 @@ mod tests {
         assert!(split_cgi(b"no blank line: here").is_none());
         let (h, body) = split_cgi(b"X-A: 1\n\n").unwrap();
         assert_eq!((h.len(), body.len()), (1, 0));
+    }
+
+    fn cgi(stdout: &str) -> Result<Response, ApiError> {
+        respond(stdout.as_bytes(), true, false)
+    }
+
+    #[test]
+    fn functions_cannot_set_framing_hop_by_hop_or_flint_headers() {
+        let r = cgi(
+            "Content-Length: 1\nTransfer-Encoding: chunked\nConnection: close\n\
+                     Strict-Transport-Security: max-age=1\nX-Flint-Version: 9\n\
+                     Upgrade: websocket\nX-Mine: 1\nCache-Control: no-store\n\nhello",
+        )
+        .unwrap();
+        let h = r.headers();
+        for gone in [
+            "transfer-encoding",
+            "connection",
+            "strict-transport-security",
+            "x-flint-version",
+            "upgrade",
+        ] {
+            assert!(h.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(h["x-mine"], "1");
+        assert_eq!(h["cache-control"], "no-store");
+    }
+
+    #[test]
+    fn statuses_outside_200_599_are_refused() {
+        for bad in ["101", "199", "600", "999", "abc", ""] {
+            let e = cgi(&format!("Status: {bad}\n\nx")).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_GATEWAY, "{bad}");
+        }
+        assert_eq!(cgi("Status: 599\n\n").unwrap().status(), 599);
+    }
+
+    #[test]
+    fn every_cookie_is_sent_and_location_alone_redirects() {
+        let r = cgi("Set-Cookie: a=1\nSet-Cookie: b=2\nLocation: /x\n\n").unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let cookies: Vec<_> = r.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        let r = cgi("Status: 301\nLocation: /y\n\n").unwrap();
+        assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY);
+    }
+
+    #[test]
+    fn hardened_answers_are_sandboxed_unless_opted_out() {
+        let mut r = cgi("Content-Type: text/html\n\n<script>x</script>").unwrap();
+        harden(&mut r, true);
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers()["content-security-policy"], "sandbox");
+        let mut r = cgi("\n\n").unwrap();
+        harden(&mut r, false);
+        assert!(r.headers().get("content-security-policy").is_none());
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     }
 
     #[test]

@@ -56,13 +56,14 @@ async fn run(state: SharedState, call: Call, request: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let version = pool.version;
+    let sandbox = pool.settings.response_sandbox;
     let request = pool
         .settings
         .request(&call.name, version, stdin.to_vec(), call.env);
     let result = state.scheduler.invoke(pool, request).await;
     let outcome = Outcome::new(version, result);
     let duration = started.elapsed();
-    let response = answer(&outcome, call.cgi, duration, &request_id);
+    let response = answer(&outcome, call.cgi, sandbox, duration, &request_id);
     state.metrics.record(&call.name, &outcome, duration);
     let duration_us = duration.as_micros() as i64;
     let record = outcome.record(&call.name, started_at, duration_us, response.status());
@@ -151,10 +152,23 @@ fn request_id(headers: &HeaderMap) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The HTTP answer of `outcome`, with Flint's headers.
-fn answer(outcome: &Outcome, cgi: bool, duration: Duration, request_id: &str) -> Response {
-    let mut response = match outcome.answer() {
-        Ok(r) => cgi::respond(&r.stdout, cgi, r.stdout_truncated),
+/// The HTTP answer of `outcome`, with Flint's headers; a function's own answer is hardened
+/// (see [`cgi::harden`]).
+fn answer(
+    outcome: &Outcome,
+    cgi: bool,
+    sandbox: bool,
+    duration: Duration,
+    request_id: &str,
+) -> Response {
+    let output = outcome
+        .answer()
+        .and_then(|r| cgi::respond(&r.stdout, cgi, r.stdout_truncated));
+    let mut response = match output {
+        Ok(mut r) => {
+            cgi::harden(&mut r, sandbox);
+            r
+        }
         Err(e) => e.with("request_id", request_id).into_response(),
     };
     let h = response.headers_mut();
