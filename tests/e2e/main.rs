@@ -50,4 +50,5 @@ for_both_backends!(
     tenant::scoped_tokens_expiry_and_revocation,
     tenant::auth_comes_before_any_work,
     tenant::function_responses_cannot_attack_the_platform,
+    tenant::key_value_quotas_are_enforced_on_the_host,
 );

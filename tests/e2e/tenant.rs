@@ -413,3 +413,44 @@ pub fn function_responses_cannot_attack_the_platform(b: Backend) {
     let r = s.invoke("echo", b"plain");
     assert_eq!(r.headers()["content-security-policy"], "sandbox");
 }
+
+/// Key-value quotas are the host's: a function over its key or byte quota gets `-4` from
+/// `kv_set` (the invocation still succeeds), the rejections are counted, and overwriting or
+/// deleting within the quota works again.
+pub fn key_value_quotas_are_enforced_on_the_host(b: Backend) {
+    let s = Server::start(b);
+    let config = json!({"kv_max_keys": 3, "kv_max_bytes": 100_000});
+    created(s.deploy("fill", &c_module("kvfill"), &config));
+    let bytes = json!({"kv_max_keys": 100, "kv_max_bytes": 100_000});
+    created(s.deploy("bytes", &c_module("kvfill"), &bytes));
+    let run_on = |function: &str, input: &str| {
+        let r = s.invoke(function, input.as_bytes());
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().unwrap()
+    };
+    let run = |input: &str| run_on("fill", input);
+    // Keys: the fourth distinct key is over the quota; the long key is refused by size.
+    assert_eq!(run("5 10"), "set: 0 0 0 -4 -4\nlong key: -3\nget: 10\n");
+    // Overwriting existing keys stays within the key quota.
+    assert_eq!(run("3 20"), "set: 0 0 0\nlong key: -3\nget: 20\n");
+    // Bytes: three keys of 40,000 bytes do not fit in 100,000.
+    assert_eq!(
+        run_on("bytes", "3 40000"),
+        "set: 0 0 -4\nlong key: -3\nget: 40000\n"
+    );
+    let m = s.metrics();
+    let count = |reason: &str| {
+        metric(
+            &m,
+            &format!("flint_kv_rejections_total{{function=\"fill\",reason=\"{reason}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    // The long key is refused in the guest first (it never reaches the host).
+    assert_eq!(count("quota_exceeded"), 2.0);
+    assert_eq!(count("store_error"), 0.0);
+    // Over the bound is a 400 that names the field.
+    let (status, e) =
+        error_code(s.deploy("fill", &c_module("kvfill"), &json!({"kv_max_keys": -1})));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+}

@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use flint_abi::host_fn::{HostFunction, KV_DELETE, KV_GET, KV_SET};
+use flint_abi::host_fn::{HostFunction, KV_DELETE, KV_GET, KV_SET, KvError, kv_get_meaning};
 use flint_abi::message::{LogLevel, Value};
 use flint_wasi::FlintHost;
 
@@ -33,27 +33,33 @@ impl FlintHost for DoorbellHost {
         host::log(LogLevel::from_index(l), message, "wasm", 0);
     }
 
-    fn kv_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        // The host answers with a presence byte (0 absent, 1 present) before the value.
-        match call(&KV_GET, vec![Value::Bytes(key.to_vec())])? {
-            Value::Bytes(b) => match b.split_first() {
-                Some((1, value)) => Ok(Some(value.to_vec())),
-                Some((0, _)) => Ok(None),
-                _ => Err(String::from("malformed kv_get answer")),
+    fn kv_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        // The host answers with a status byte (see `kv_get_status`) before the value.
+        match call(&KV_GET, vec![Value::Bytes(key.to_vec())]) {
+            Ok(Value::Bytes(b)) => match b.split_first().map(|(s, v)| (kv_get_meaning(*s), v)) {
+                Some((Some(Ok(true)), value)) => Ok(Some(value.to_vec())),
+                Some((Some(Ok(false)), _)) => Ok(None),
+                Some((Some(Err(e)), _)) => Err(e),
+                _ => Err(KvError::Store),
             },
-            _ => Err(String::from("malformed kv_get answer")),
+            _ => Err(KvError::Store),
         }
     }
 
-    fn kv_set(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+    fn kv_set(&mut self, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         let args = vec![Value::Bytes(key.to_vec()), Value::Bytes(value.to_vec())];
-        call(&KV_SET, args).map(|_| ())
+        match call(&KV_SET, args) {
+            Ok(Value::I32(0)) => Ok(()),
+            Ok(Value::I32(code)) => Err(KvError::from_code(code).unwrap_or(KvError::Store)),
+            _ => Err(KvError::Store),
+        }
     }
 
-    fn kv_delete(&mut self, key: &[u8]) -> Result<bool, String> {
-        match call(&KV_DELETE, vec![Value::Bytes(key.to_vec())])? {
-            Value::Bool(existed) => Ok(existed),
-            _ => Err(String::from("malformed kv_delete answer")),
+    fn kv_delete(&mut self, key: &[u8]) -> Result<bool, KvError> {
+        match call(&KV_DELETE, vec![Value::Bytes(key.to_vec())]) {
+            Ok(Value::I32(existed @ (0 | 1))) => Ok(existed == 1),
+            Ok(Value::I32(code)) => Err(KvError::from_code(code).unwrap_or(KvError::Store)),
+            _ => Err(KvError::Store),
         }
     }
 }

@@ -100,6 +100,73 @@ const fn flint(
 
 use WasmType::I32;
 
+/// Longest key the key-value imports accept (checked by the guest and again by the host).
+pub const MAX_KV_KEY_BYTES: u32 = 1024;
+/// Largest value the key-value imports accept (checked by the guest and again by the host).
+pub const MAX_KV_VALUE_BYTES: u32 = 1 << 20;
+/// What `kv_get` returns for an absent key.
+pub const KV_ABSENT: i32 = -1;
+
+/// Why a key-value import failed: the negative codes a module sees, documented with each
+/// import. None of them fails the invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvError {
+    /// The store could not be reached or failed (`-2`).
+    Store,
+    /// The key or value is over [`MAX_KV_KEY_BYTES`] / [`MAX_KV_VALUE_BYTES`] (`-3`).
+    TooLarge,
+    /// The write would take the function over its key or byte quota (`-4`).
+    QuotaExceeded,
+}
+
+impl KvError {
+    /// Every error.
+    pub const ALL: [KvError; 3] = [Self::Store, Self::TooLarge, Self::QuotaExceeded];
+
+    /// The code a module sees.
+    pub fn code(self) -> i32 {
+        match self {
+            Self::Store => -2,
+            Self::TooLarge => -3,
+            Self::QuotaExceeded => -4,
+        }
+    }
+
+    /// The error with code `code`.
+    pub fn from_code(code: i32) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    /// Its metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Store => "store_error",
+            Self::TooLarge => "too_large",
+            Self::QuotaExceeded => "quota_exceeded",
+        }
+    }
+}
+
+/// The first byte of a `kv_get` answer: 0 absent, 1 present (the value follows), or
+/// `0x80 | -code` for a [`KvError`].
+pub fn kv_get_status(found: Result<bool, KvError>) -> u8 {
+    match found {
+        Ok(false) => 0,
+        Ok(true) => 1,
+        Err(e) => 0x80 | (-e.code()) as u8,
+    }
+}
+
+/// The meaning of a `kv_get` answer's first byte; `None` for one no host sends.
+pub fn kv_get_meaning(status: u8) -> Option<Result<bool, KvError>> {
+    match status {
+        0 => Some(Ok(false)),
+        1 => Some(Ok(true)),
+        s if s & 0x80 != 0 => KvError::from_code(-i32::from(s & 0x7f)).map(Err),
+        _ => None,
+    }
+}
+
 /// `flint.log(level, ptr, len)`.
 pub const LOG: HostFunction = HostFunction {
     import: flint("log", &[I32, I32, I32], &[]),
@@ -113,11 +180,12 @@ pub const KV_GET: HostFunction = HostFunction {
     call: Some(HostCall {
         name: "kv_get",
         params: &[ValueType::Bytes],
-        // A presence byte (0 absent, 1 present), then the value.
+        // A status byte (see `kv_get_status`), then the value.
         returns: ValueType::Bytes,
     }),
     doc: "`(key_ptr, key_len, buf_ptr, buf_len)`: reads the value of a key into `buf`, at most \
-          `buf_len` bytes; returns the value's full length, `-1` if absent, `-2` on a store error",
+          `buf_len` bytes; returns the value's full length, `-1` if absent, `-2` on a store \
+          error, `-3` if the key is too large",
 };
 
 /// `flint.kv_set(key_ptr, key_len, val_ptr, val_len) -> i32`.
@@ -126,10 +194,12 @@ pub const KV_SET: HostFunction = HostFunction {
     call: Some(HostCall {
         name: "kv_set",
         params: &[ValueType::Bytes, ValueType::Bytes],
-        returns: ValueType::Void,
+        // 0, or a `KvError` code.
+        returns: ValueType::I32,
     }),
     doc: "`(key_ptr, key_len, val_ptr, val_len)`: stores a value; returns `0`, `-2` on a store \
-          error, `-3` if key or value is too large",
+          error, `-3` if key (1 KiB) or value (1 MiB) is too large, `-4` if the function's key \
+          or byte quota would be exceeded",
 };
 
 /// `flint.kv_delete(key_ptr, key_len) -> i32`.
@@ -138,10 +208,11 @@ pub const KV_DELETE: HostFunction = HostFunction {
     call: Some(HostCall {
         name: "kv_delete",
         params: &[ValueType::Bytes],
-        returns: ValueType::Bool,
+        // 1 existed, 0 did not, or a `KvError` code.
+        returns: ValueType::I32,
     }),
     doc: "`(key_ptr, key_len)`: deletes a key; returns `1` if it existed, `0` if not, `-2` on a \
-          store error",
+          store error, `-3` if the key is too large",
 };
 
 /// Every one of Flint's imports.
@@ -186,6 +257,20 @@ pub fn docs_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kv_codes_round_trip() {
+        for e in KvError::ALL {
+            assert_eq!(KvError::from_code(e.code()), Some(e));
+            assert_eq!(kv_get_meaning(kv_get_status(Err(e))), Some(Err(e)));
+        }
+        for found in [true, false] {
+            assert_eq!(kv_get_meaning(kv_get_status(Ok(found))), Some(Ok(found)));
+        }
+        assert_eq!(kv_get_meaning(2), None);
+        assert_eq!(kv_get_meaning(0x81), None);
+        assert_eq!(KV_ABSENT, -1);
+    }
 
     #[test]
     fn names_are_unique_and_calls_typed() {

@@ -1,24 +1,32 @@
 //! The host side of Flint's `flint.kv_*` imports, registered under their declarations in
-//! [`flint_abi::host_fn`] (names and types come from there, nowhere else). `kv_get` answers a
-//! presence byte (0 or 1) then the value. Each function has its own [`KvStore`].
+//! [`flint_abi::host_fn`] (names and types come from there, nowhere else). Each function has
+//! its own [`KvStore`].
+//!
+//! The host checks key and value sizes itself (the guest's checks are the guest's), and a
+//! store that fails or refuses answers the guest with a [`KvError`] code: a key-value
+//! problem never fails the invocation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use flint_abi::host_fn::{KV_DELETE, KV_GET, KV_SET};
-use flint_vmm::{HostFunctionError, HostFunctions, Value};
+use flint_abi::host_fn::{
+    KV_DELETE, KV_GET, KV_SET, KvError, MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES, kv_get_status,
+};
+use flint_vmm::{HostFunctions, Value};
 
 /// A function's key-value store.
 pub trait KvStore: Send + Sync {
     /// The value under `key`.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
     /// Stores `value` under `key`.
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), String>;
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), KvError>;
     /// Deletes `key`; whether it existed.
-    fn delete(&self, key: &[u8]) -> Result<bool, String>;
+    fn delete(&self, key: &[u8]) -> Result<bool, KvError>;
+    /// Told of every error a module is answered with (for metrics).
+    fn refused(&self, _error: KvError) {}
 }
 
-/// A [`KvStore`] in process memory.
+/// A [`KvStore`] in process memory, without quotas.
 #[derive(Debug, Default)]
 pub struct MemoryKvStore {
     map: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
@@ -31,14 +39,14 @@ impl MemoryKvStore {
 }
 
 impl KvStore for MemoryKvStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.map().get(key).cloned())
     }
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         self.map().insert(key.to_vec(), value.to_vec());
         Ok(())
     }
-    fn delete(&self, key: &[u8]) -> Result<bool, String> {
+    fn delete(&self, key: &[u8]) -> Result<bool, KvError> {
         Ok(self.map().remove(key).is_some())
     }
 }
@@ -51,31 +59,55 @@ fn bytes(v: &Value) -> &[u8] {
     }
 }
 
+/// `key` if it is within the size limit.
+fn key_of(args: &[Value]) -> Result<&[u8], KvError> {
+    let key = bytes(&args[0]);
+    if key.len() > MAX_KV_KEY_BYTES as usize {
+        return Err(KvError::TooLarge);
+    }
+    Ok(key)
+}
+
+/// The code of a finished `kv_set` / `kv_delete`, after telling `kv` of an error.
+fn code(kv: &dyn KvStore, result: Result<i32, KvError>) -> Value {
+    Value::I32(result.unwrap_or_else(|e| {
+        kv.refused(e);
+        e.code()
+    }))
+}
+
 /// The host functions of a function whose store is `kv`.
 pub fn host_functions(kv: Arc<dyn KvStore>) -> HostFunctions {
     let (get, set, delete) = (kv.clone(), kv.clone(), kv);
     HostFunctions::builder()
         .declare(&KV_GET, move |a| {
-            let found = get.get(bytes(&a[0])).map_err(HostFunctionError)?;
-            let mut out = Vec::with_capacity(1 + found.as_ref().map_or(0, Vec::len));
-            match found {
-                Some(v) => {
-                    out.push(1);
-                    out.extend_from_slice(&v);
+            let found = key_of(a).and_then(|k| get.get(k));
+            let (status, value) = match found {
+                Ok(Some(v)) => (kv_get_status(Ok(true)), v),
+                Ok(None) => (kv_get_status(Ok(false)), Vec::new()),
+                Err(e) => {
+                    get.refused(e);
+                    (kv_get_status(Err(e)), Vec::new())
                 }
-                None => out.push(0),
-            }
+            };
+            let mut out = Vec::with_capacity(1 + value.len());
+            out.push(status);
+            out.extend_from_slice(&value);
             Ok(Value::Bytes(out))
         })
         .declare(&KV_SET, move |a| {
-            set.set(bytes(&a[0]), bytes(&a[1]))
-                .map_err(HostFunctionError)?;
-            Ok(Value::Void)
+            let value = bytes(&a[1]);
+            let result = key_of(a).and_then(|k| {
+                if value.len() > MAX_KV_VALUE_BYTES as usize {
+                    return Err(KvError::TooLarge);
+                }
+                set.set(k, value).map(|()| 0)
+            });
+            Ok(code(&*set, result))
         })
         .declare(&KV_DELETE, move |a| {
-            Ok(Value::Bool(
-                delete.delete(bytes(&a[0])).map_err(HostFunctionError)?,
-            ))
+            let result = key_of(a).and_then(|k| delete.delete(k)).map(i32::from);
+            Ok(code(&*delete, result))
         })
         .build()
 }
@@ -103,5 +135,55 @@ mod tests {
         got.sort_by(|a, b| a.0.cmp(&b.0));
         want.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(got, want);
+    }
+
+    /// A store that is down, and counts what the module was told.
+    #[derive(Default)]
+    struct Down(Mutex<Vec<KvError>>);
+
+    impl KvStore for Down {
+        fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+            Err(KvError::Store)
+        }
+        fn set(&self, _: &[u8], _: &[u8]) -> Result<(), KvError> {
+            Err(KvError::Store)
+        }
+        fn delete(&self, _: &[u8]) -> Result<bool, KvError> {
+            Err(KvError::Store)
+        }
+        fn refused(&self, e: KvError) {
+            flint_vmm::sync::lock(&self.0).push(e);
+        }
+    }
+
+    /// A store error or an oversized key or value is an answer to the module, never a failed
+    /// call; sizes are checked by the host before the store sees them.
+    #[test]
+    fn store_errors_and_sizes_are_codes_for_the_guest() {
+        let down = Arc::new(Down::default());
+        let host = host_functions(down.clone());
+        let key = || Value::Bytes(b"k".to_vec());
+        let big = |n: u32| Value::Bytes(vec![0; n as usize + 1]);
+        assert_eq!(host.call("kv_set", &[key(), key()]), Ok(Value::I32(-2)));
+        assert_eq!(host.call("kv_delete", &[key()]), Ok(Value::I32(-2)));
+        assert_eq!(host.call("kv_get", &[key()]), Ok(Value::Bytes(vec![0x82])));
+        let ok = host_functions(Arc::new(MemoryKvStore::default()));
+        let too_large = Ok(Value::I32(KvError::TooLarge.code()));
+        assert_eq!(
+            ok.call("kv_set", &[big(MAX_KV_KEY_BYTES), key()]),
+            too_large
+        );
+        assert_eq!(
+            ok.call("kv_set", &[key(), big(MAX_KV_VALUE_BYTES)]),
+            too_large
+        );
+        assert_eq!(ok.call("kv_delete", &[big(MAX_KV_KEY_BYTES)]), too_large);
+        assert_eq!(ok.call("kv_set", &[key(), key()]), Ok(Value::I32(0)));
+        assert_eq!(
+            ok.call("kv_get", &[key()]),
+            Ok(Value::Bytes(b"\x01k".to_vec()))
+        );
+        assert_eq!(ok.call("kv_delete", &[key()]), Ok(Value::I32(1)));
+        assert_eq!(flint_vmm::sync::lock(&down.0).len(), 3);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use flint_abi::host_fn::KvError;
 use flint_vmm::FaultKind;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
@@ -58,6 +59,9 @@ pub struct Metrics {
     /// `flint_stack_cookie_violations_total{function}`: calls that overwrote the stack cookie
     /// (also counted in `flint_stack_guard_violations_total`).
     pub stack_cookie_violations: IntCounterVec,
+    /// `flint_kv_rejections_total{function,reason}`: key-value calls answered with an error
+    /// code (`too_large`, `quota_exceeded`, `store_error`).
+    pub kv_rejections: IntCounterVec,
 }
 
 /// Memory kinds, as the `kind` label of `flint_memory_bytes`.
@@ -167,6 +171,13 @@ impl Metrics {
             ),
             &["function"],
         ));
+        let kv_rejections = must(IntCounterVec::new(
+            Opts::new(
+                "flint_kv_rejections_total",
+                "Key-value calls answered with an error code, by reason",
+            ),
+            &["function", "reason"],
+        ));
         for k in MEMORY_KINDS {
             memory.with_label_values(&[k]);
         }
@@ -191,6 +202,7 @@ impl Metrics {
             memory_rejections,
             cache_rejections,
             stack_cookie_violations,
+            kv_rejections,
         };
         let r = &m.registry;
         must(r.register(Box::new(m.invocations.clone())));
@@ -209,6 +221,7 @@ impl Metrics {
         must(r.register(Box::new(m.memory_rejections.clone())));
         must(r.register(Box::new(m.cache_rejections.clone())));
         must(r.register(Box::new(m.stack_cookie_violations.clone())));
+        must(r.register(Box::new(m.kv_rejections.clone())));
         m
     }
 
@@ -227,6 +240,10 @@ impl Metrics {
         }
         for state in SANDBOX_STATES {
             self.sandboxes.with_label_values(&[function, state]);
+        }
+        for e in KvError::ALL {
+            self.kv_rejections
+                .with_label_values(&[function, e.as_str()]);
         }
     }
 
@@ -249,6 +266,11 @@ impl Metrics {
         }
         for state in SANDBOX_STATES {
             let _ = self.sandboxes.remove_label_values(&[function, state]);
+        }
+        for e in KvError::ALL {
+            let _ = self
+                .kv_rejections
+                .remove_label_values(&[function, e.as_str()]);
         }
     }
 

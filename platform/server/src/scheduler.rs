@@ -277,8 +277,10 @@ impl Scheduler {
         }
     }
 
-    fn host_functions(&self, name: &str) -> HostFunctions {
-        flint_runtime::host::host_functions(self.store.kv_for(name))
+    fn host_functions(&self, name: &str, settings: &FunctionSettings) -> HostFunctions {
+        let rejections = self.metrics.kv_rejections.clone();
+        let kv = self.store.kv_for(name, settings.kv_quota(), rejections);
+        flint_runtime::host::host_functions(kv)
     }
 
     /// Holds `bytes` of `kind` against the memory budget, evicting least recently used idle
@@ -377,7 +379,7 @@ impl Scheduler {
     ) -> Result<Prepared, LoadError> {
         let config = settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
         let limits = settings.module_limits(self.limits.max_module_bytes);
-        let host = self.host_functions(name);
+        let host = self.host_functions(name, &settings);
         let boot_bytes = config.max_written_bytes();
         let booting = self
             .admit(MemoryKind::BusySandboxes, boot_bytes, Some(name))

@@ -22,6 +22,14 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 8;
 /// Default export each invocation runs.
 pub const DEFAULT_ENTRY: &str = "_start";
+/// Default most keys a function may keep in its key-value store.
+pub const DEFAULT_KV_MAX_KEYS: u64 = 10_000;
+/// Default most bytes (keys and values) a function may keep in its key-value store.
+pub const DEFAULT_KV_MAX_BYTES: u64 = 64 << 20;
+/// Accepted key quotas.
+pub const KV_MAX_KEYS: RangeInclusive<u64> = 0..=10_000_000;
+/// Accepted byte quotas (up to 16 GiB).
+pub const KV_MAX_BYTES: RangeInclusive<u64> = 0..=(16 << 30);
 /// Accepted linear-memory limits, MiB.
 pub const MEMORY_LIMIT_MB: RangeInclusive<u64> = 1..=4096;
 /// Accepted timeouts, ms (up to 15 minutes).
@@ -65,6 +73,10 @@ pub struct FunctionSettings {
     /// it returns cannot act on Flint's origin (turn off only for a function served from its
     /// own host name; see docs/SECURITY.md).
     pub response_sandbox: bool,
+    /// Most keys the function may keep in its key-value store.
+    pub kv_max_keys: u64,
+    /// Most bytes (keys plus values) the function may keep in its key-value store.
+    pub kv_max_bytes: u64,
 }
 
 impl Default for FunctionSettings {
@@ -79,6 +91,8 @@ impl Default for FunctionSettings {
             public: false,
             entry: DEFAULT_ENTRY.into(),
             response_sandbox: true,
+            kv_max_keys: DEFAULT_KV_MAX_KEYS,
+            kv_max_bytes: DEFAULT_KV_MAX_BYTES,
         }
     }
 }
@@ -170,6 +184,8 @@ impl FunctionSettings {
         within("memory_limit_mb", self.memory_limit_mb, MEMORY_LIMIT_MB)?;
         within("timeout_ms", self.timeout_ms, TIMEOUT_MS)?;
         within("max_concurrency", self.max_concurrency, MAX_CONCURRENCY)?;
+        within("kv_max_keys", self.kv_max_keys, KV_MAX_KEYS)?;
+        within("kv_max_bytes", self.kv_max_bytes, KV_MAX_BYTES)?;
         if self.entry.is_empty() || self.entry.len() > 128 {
             return Err(err("entry", "must name an export (1-128 characters)"));
         }
@@ -239,6 +255,14 @@ impl FunctionSettings {
 }
 
 impl FunctionSettings {
+    /// The key-value quota these settings set.
+    pub fn kv_quota(&self) -> crate::store::KvQuota {
+        crate::store::KvQuota {
+            max_keys: self.kv_max_keys,
+            max_bytes: self.kv_max_bytes,
+        }
+    }
+
     /// The request for one call of `version` of `function`: stdin, `argv` (the function's name,
     /// then the configured arguments) and the environment (configured, then Flint's, then
     /// what the HTTP request adds, in that order, so the request cannot hide Flint's).

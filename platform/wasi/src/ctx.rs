@@ -4,6 +4,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use flint_abi::host_fn::KvError;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
@@ -29,11 +30,11 @@ pub trait FlintHost: Send {
     /// A log line from the module (`level`: 0 trace ... 4 error).
     fn log(&mut self, level: u32, message: &str);
     /// The value stored under `key`.
-    fn kv_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+    fn kv_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
     /// Stores `value` under `key`.
-    fn kv_set(&mut self, key: &[u8], value: &[u8]) -> Result<(), String>;
+    fn kv_set(&mut self, key: &[u8], value: &[u8]) -> Result<(), KvError>;
     /// Deletes `key`; whether it existed.
-    fn kv_delete(&mut self, key: &[u8]) -> Result<bool, String>;
+    fn kv_delete(&mut self, key: &[u8]) -> Result<bool, KvError>;
 }
 
 /// A byte sink that keeps at most `limit` bytes and remembers whether it cut anything.

@@ -12,18 +12,13 @@ use wasmtime::{Caller, Linker};
 
 use crate::ctx::WasiView;
 use crate::memory::{self, Fault};
-use flint_abi::host_fn::{FLINT_MODULE as FLINT, KV_DELETE, KV_GET, KV_SET, LOG};
+use flint_abi::host_fn::{
+    FLINT_MODULE as FLINT, KV_ABSENT, KV_DELETE, KV_GET, KV_SET, KvError, LOG, MAX_KV_KEY_BYTES,
+    MAX_KV_VALUE_BYTES,
+};
 
 /// Longest log line kept; the rest is cut.
 pub const MAX_LOG_BYTES: u32 = 4096;
-/// Longest key.
-pub const MAX_KEY_BYTES: u32 = 1024;
-/// Largest value.
-pub const MAX_VALUE_BYTES: u32 = 1 << 20;
-
-const ABSENT: i32 = -1;
-const STORE_ERROR: i32 = -2;
-const TOO_LARGE: i32 = -3;
 
 fn trap(name: &str) -> wasmtime::Error {
     wasmtime::Error::msg(alloc::format!(
@@ -48,11 +43,14 @@ fn kv_get<T: WasiView>(
     vp: i32,
     vl: i32,
 ) -> wasmtime::Result<i32> {
+    if kl as u32 > MAX_KV_KEY_BYTES {
+        return Ok(KvError::TooLarge.code());
+    }
     let key = read(c, KV_GET.import.name, kp, kl)?;
     let value = match c.data_mut().wasi().host.kv_get(&key) {
         Ok(Some(v)) => v,
-        Ok(None) => return Ok(ABSENT),
-        Err(_) => return Ok(STORE_ERROR),
+        Ok(None) => return Ok(KV_ABSENT),
+        Err(e) => return Ok(e.code()),
     };
     let keep = value.len().min(vl.max(0) as usize);
     let m = memory::memory(c).ok_or_else(|| trap(KV_GET.import.name))?;
@@ -67,22 +65,25 @@ fn kv_set<T: WasiView>(
     vp: i32,
     vl: i32,
 ) -> wasmtime::Result<i32> {
-    if kl as u32 > MAX_KEY_BYTES || vl as u32 > MAX_VALUE_BYTES {
-        return Ok(TOO_LARGE);
+    if kl as u32 > MAX_KV_KEY_BYTES || vl as u32 > MAX_KV_VALUE_BYTES {
+        return Ok(KvError::TooLarge.code());
     }
     let key = read(c, KV_SET.import.name, kp, kl)?;
     let value = read(c, KV_SET.import.name, vp, vl)?;
     Ok(match c.data_mut().wasi().host.kv_set(&key, &value) {
         Ok(()) => 0,
-        Err(_) => STORE_ERROR,
+        Err(e) => e.code(),
     })
 }
 
 fn kv_delete<T: WasiView>(c: &mut Caller<'_, T>, kp: i32, kl: i32) -> wasmtime::Result<i32> {
+    if kl as u32 > MAX_KV_KEY_BYTES {
+        return Ok(KvError::TooLarge.code());
+    }
     let key = read(c, KV_DELETE.import.name, kp, kl)?;
     Ok(match c.data_mut().wasi().host.kv_delete(&key) {
         Ok(existed) => i32::from(existed),
-        Err(_) => STORE_ERROR,
+        Err(e) => e.code(),
     })
 }
 

@@ -28,6 +28,7 @@ mod memory;
 pub mod preview1;
 
 pub use ctx::{Clock, ClockId, Exit, FlintHost, WasiCtx, WasiView};
+pub use flint_abi::host_fn::KvError;
 
 /// Applies the wasmtime settings that must be identical where modules are compiled (the host's
 /// `flint-compiler`) and where they run (the guest runtime): wasmtime refuses an artefact

@@ -3,7 +3,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use flint_wasi::{Clock, ClockId, FlintHost, WasiCtx, WasiView};
+use flint_wasi::{Clock, ClockId, FlintHost, KvError, WasiCtx, WasiView};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 
 /// Host clocks for WASI.
@@ -28,13 +28,13 @@ pub struct NullHost;
 
 impl FlintHost for NullHost {
     fn log(&mut self, _: u32, _: &str) {}
-    fn kv_get(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    fn kv_get(&mut self, _: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         Ok(None)
     }
-    fn kv_set(&mut self, _: &[u8], _: &[u8]) -> Result<(), String> {
+    fn kv_set(&mut self, _: &[u8], _: &[u8]) -> Result<(), KvError> {
         Ok(())
     }
-    fn kv_delete(&mut self, _: &[u8]) -> Result<bool, String> {
+    fn kv_delete(&mut self, _: &[u8]) -> Result<bool, KvError> {
         Ok(false)
     }
 }

@@ -40,6 +40,8 @@ pub fn document() -> Value {
                 "memory_limit_mb": range(&settings::MEMORY_LIMIT_MB),
                 "timeout_ms": range(&settings::TIMEOUT_MS),
                 "max_concurrency": range(&settings::MAX_CONCURRENCY),
+                "kv_max_keys": range(&settings::KV_MAX_KEYS),
+                "kv_max_bytes": range(&settings::KV_MAX_BYTES),
             },
         },
     })

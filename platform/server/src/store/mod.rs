@@ -18,6 +18,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
 pub use functions::{FunctionSummary, StoredModule, VersionInfo};
+pub use kv::KvQuota;
 pub use records::{InvocationRecord, LogRecord, LogStream};
 pub use tokens::{NewToken, TokenRecord, TokenSource, hash_token};
 
