@@ -30,6 +30,8 @@ pub struct Server {
     /// The admin token the server is started with (`FLINT_ADMIN_TOKEN`); change it and
     /// restart to rotate it.
     pub admin_token: String,
+    /// The metrics listener's URL, when started with `--metrics-listen`.
+    pub metrics_url: Option<String>,
 }
 
 fn scratch_dir() -> PathBuf {
@@ -90,6 +92,7 @@ impl Server {
                 .build()
                 .expect("HTTP client"),
             admin_token: TOKEN.to_string(),
+            metrics_url: None,
         };
         s.spawn();
         s
@@ -109,6 +112,7 @@ impl Server {
         if let Some(url) = &self.database_url {
             cmd.args(["--database-url", url]);
         }
+        self.metrics_url = None;
         let mut child = cmd.spawn().expect("start flint serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -119,6 +123,9 @@ impl Server {
                 .next()
                 .expect("flint serve exited before listening")
                 .expect("read stdout");
+            if let Some(url) = line.strip_prefix("flint metrics on ") {
+                self.metrics_url = Some(url.trim().to_string());
+            }
             if let Some(url) = line.strip_prefix("flint listening on ") {
                 break url.trim().to_string();
             }
@@ -177,6 +184,11 @@ impl Server {
         in_files || rows > 0
     }
 
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server running").id()
@@ -195,6 +207,13 @@ impl Server {
     /// Stops and starts the server on the same store.
     pub fn restart(&mut self) {
         self.restart_after(|_| {});
+    }
+
+    /// Stops the server and starts it again on the same store with `extra_args` instead.
+    pub fn restart_with(&mut self, extra_args: &[&str]) {
+        assert!(self.terminate().success(), "clean exit before restart");
+        self.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+        self.spawn();
     }
 
     /// Stops the server, lets `meddle` change its data directory, and starts it again.

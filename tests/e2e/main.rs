@@ -51,4 +51,6 @@ for_both_backends!(
     tenant::auth_comes_before_any_work,
     tenant::function_responses_cannot_attack_the_platform,
     tenant::key_value_quotas_are_enforced_on_the_host,
+    tenant::validation_matches_reality,
+    tenant::files_tokens_and_metrics_stay_private,
 );

@@ -454,3 +454,122 @@ pub fn key_value_quotas_are_enforced_on_the_host(b: Backend) {
         error_code(s.deploy("fill", &c_module("kvfill"), &json!({"kv_max_keys": -1})));
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
 }
+
+/// Limits are checked against what the micro-VM can really hold (a 400 that names the
+/// largest that fits, not a 500 later), and a rollback boots the old version before it
+/// switches, so a rollback that cannot boot leaves the function as it was.
+pub fn validation_matches_reality(b: Backend) {
+    let mut s = Server::start(b);
+    let (status, e) =
+        error_code(s.deploy("big", &c_module("echo"), &json!({"memory_limit_mb": 4096})));
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_config"))
+    );
+    assert_eq!(e["field"], "memory_limit_mb");
+    let message = e["message"].as_str().unwrap();
+    let at_most: u64 = message
+        .rsplit("at most ")
+        .next()
+        .and_then(|m| m.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!((3000..4096).contains(&at_most), "{message}");
+    // Version 1 fits this server; version 2 is small.
+    created(s.deploy("f", &c_module("echo"), &json!({"memory_limit_mb": 3000})));
+    created(s.deploy("f", &c_module("echo"), &json!({})));
+    // With 1.5 GiB request buffers, version 1 no longer fits the guest's address space.
+    s.restart_with(&["--max-body-bytes", "1610612736"]);
+    let r = s
+        .req(Method::POST, "/functions/f/rollback")
+        .json(&json!({"version": 1}))
+        .send()
+        .unwrap();
+    let (status, e) = error_code(r);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let shown: Value = s
+        .req(Method::GET, "/functions/f")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(shown["version"], 2, "a failed rollback changes nothing");
+    let r = s.invoke("f", b"still v2");
+    assert_eq!(r.headers()["x-flint-version"], "2");
+    assert_eq!(r.text().unwrap(), "still v2");
+}
+
+/// Mode bits of `path` (permissions only).
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
+/// The data directory and everything in it are for the server's user only; the admin token
+/// comes from a file or the environment, never the command line; `/metrics` can move to its
+/// own listener (and then leaves the API's).
+pub fn files_tokens_and_metrics_stay_private(b: Backend) {
+    let mut s = Server::start(b);
+    created(s.deploy("f", &c_module("echo"), &json!({})));
+    assert_eq!(s.invoke("f", b"x").status(), StatusCode::OK);
+    let dir = s.data_dir().to_path_buf();
+    assert_eq!(mode(&dir), 0o700);
+    let files = files_under(&dir);
+    assert!(files.iter().any(|f| f.ends_with("node.key")));
+    for f in &files {
+        let want = if f.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(f), want, "{}", f.display());
+    }
+    // There is no --admin-token flag (command lines are visible in ps).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flint"))
+        .args(["serve", "--admin-token", "visible"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // A token file replaces the environment's token, and so revokes it.
+    let file = dir.join("given-token");
+    std::fs::write(&file, "e2e-token-from-a-file\n").unwrap();
+    let old = s.admin_token.clone();
+    s.restart_with(&["--admin-token-file", file.to_str().unwrap()]);
+    let with = |token: &str| {
+        s.anonymous(Method::GET, "/functions")
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(with("e2e-token-from-a-file"), StatusCode::OK);
+    assert_eq!(with(&old), StatusCode::UNAUTHORIZED);
+    // Metrics on their own listener, without a token; gone from the API.
+    s.admin_token = "e2e-token-from-a-file".into();
+    s.restart_with(&[
+        "--admin-token-file",
+        file.to_str().unwrap(),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let url = s
+        .metrics_url
+        .clone()
+        .expect("the metrics listener's address");
+    let text = reqwest::blocking::get(&url).unwrap().text().unwrap();
+    assert!(
+        text.contains("flint_invocations_total{function=\"f\""),
+        "{text}"
+    );
+    let r = s.req(Method::GET, "/metrics").send().unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

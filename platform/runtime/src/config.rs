@@ -74,6 +74,12 @@ impl FunctionConfig {
         format!("{:016x}", h.finish())
     }
 
+    /// Whether the micro-VM for this function and a compiled module of `module_bytes` fits
+    /// the guest's address space (the linear-memory limit is most of it).
+    pub fn check_layout(&self, module_bytes: usize) -> Result<(), flint_abi::layout::LayoutError> {
+        flint_abi::layout::Layout::new(self.sandbox_config(module_bytes).memory).map(drop)
+    }
+
     /// The most a call of this function could write: every guest-writable region (the rest
     /// of guest memory is the shared image and the read-only module).
     pub fn max_written_bytes(&self) -> u64 {

@@ -369,6 +369,20 @@ impl Scheduler {
         rx.await.map_err(|_| LoadError::Worker)
     }
 
+    /// Checks that `settings` fit the guest's address space on this node with a module of
+    /// `module_bytes` (see [`FunctionSettings::check_fits`]).
+    pub fn check_fits(
+        &self,
+        settings: &FunctionSettings,
+        module_bytes: usize,
+    ) -> Result<(), crate::settings::SettingsError> {
+        settings.check_fits(
+            self.limits.restore,
+            self.limits.max_stdin_bytes,
+            module_bytes,
+        )
+    }
+
     /// Compiles (through the cache) and boots a module with `settings`.
     pub async fn prepare(
         &self,

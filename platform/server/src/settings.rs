@@ -236,6 +236,42 @@ impl FunctionSettings {
         }
     }
 
+    /// Checks that the micro-VM these settings call for fits the guest's address space with
+    /// a compiled module of `module_bytes` on this server (`memory_limit_mb` is most of it),
+    /// and names the largest limit that would.
+    pub fn check_fits(
+        &self,
+        restore: RestoreStrategy,
+        max_stdin_bytes: u64,
+        module_bytes: usize,
+    ) -> Result<(), SettingsError> {
+        let fits = |mb: u64| {
+            let s = Self {
+                memory_limit_mb: mb,
+                ..self.clone()
+            };
+            let config = s.function_config(restore, max_stdin_bytes);
+            config.check_layout(module_bytes).is_ok()
+        };
+        if fits(self.memory_limit_mb) {
+            return Ok(());
+        }
+        // The largest limit that fits, by bisection over the accepted range.
+        let (mut lo, mut hi) = (0, self.memory_limit_mb);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) { lo = mid } else { hi = mid }
+        }
+        Err(err(
+            "memory_limit_mb",
+            format!(
+                "{} MiB does not fit the guest's address space next to this server's buffers \
+                 and this module; at most {lo} MiB",
+                self.memory_limit_mb
+            ),
+        ))
+    }
+
     /// The runtime configuration these settings call for, on a server that accepts request
     /// bodies of up to `max_stdin_bytes`.
     pub fn function_config(

@@ -105,10 +105,24 @@ pub async fn parse_upload(body: Vec<u8>) -> Result<(Vec<u8>, FunctionSettings), 
     read_form(multipart, 32 << 20).await
 }
 
-/// Whether a boot failure is the module's own doing (its initialisation failed).
-fn module_failed_to_start(e: &LoadError) -> Option<String> {
+/// The 400 for a boot failure that is the deploy's own doing: the module's initialisation
+/// failed, or its compiled code and memory limit do not fit the guest's address space.
+fn deploy_refusal(e: &LoadError) -> Option<ApiError> {
+    use flint_runtime::RuntimeError;
     match e {
-        LoadError::Boot(flint_runtime::RuntimeError::Boot(boot)) => Some(error_chain(boot)),
+        LoadError::Boot(RuntimeError::Boot(boot)) => Some(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "init_failed",
+            error_chain(boot),
+        )),
+        LoadError::Boot(RuntimeError::Build(flint_vmm::BuildError::Layout(layout))) => Some(
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_config",
+                format!("memory_limit_mb: the compiled module and its memory do not fit: {layout}"),
+            )
+            .with("field", "memory_limit_mb"),
+        ),
         _ => None,
     }
 }
@@ -129,6 +143,7 @@ pub async fn deploy(
         ));
     }
     settings.validate()?;
+    state.scheduler.check_fits(&settings, module.len())?;
     if let Some((route, other)) = state.routes.conflict(&name, &settings.routes) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -144,10 +159,7 @@ pub async fn deploy(
         .scheduler
         .prepare(&name, settings.clone(), &sha256, module.clone())
         .await
-        .map_err(|e| match module_failed_to_start(&e) {
-            Some(msg) => ApiError::new(StatusCode::BAD_REQUEST, "init_failed", msg),
-            None => e.into(),
-        })?;
+        .map_err(|e| deploy_refusal(&e).unwrap_or_else(|| e.into()))?;
     let config =
         serde_json::to_string(&settings).map_err(|e| ApiError::internal("encoding config", &e))?;
     let version = state
@@ -322,19 +334,27 @@ pub async fn rollback(
     if state.store.get_function(&name).await?.is_none() {
         return Err(ApiError::function_not_found(&name));
     }
-    if !state.store.set_active(&name, body.version).await? {
-        return Err(ApiError::new(
+    let version_not_found = || {
+        ApiError::new(
             StatusCode::NOT_FOUND,
             "version_not_found",
             format!("function {name} has no version {}", body.version),
-        ));
-    }
+        )
+    };
     let stored = state
         .store
-        .active_module(&name)
+        .version_module(&name, body.version)
         .await?
-        .ok_or_else(|| ApiError::function_not_found(&name))?;
-    let pool = state.scheduler.build_pool(&name, stored).await?;
+        .ok_or_else(version_not_found)?;
+    // Boot first: a version that no longer boots (or fits) leaves the function as it was.
+    let pool = state
+        .scheduler
+        .build_pool(&name, stored)
+        .await
+        .map_err(|e| deploy_refusal(&e).unwrap_or_else(|| e.into()))?;
+    if !state.store.set_active(&name, body.version).await? {
+        return Err(version_not_found());
+    }
     state.scheduler.install(pool);
     refresh_routes(&state).await?;
     tracing::info!(function = %name, version = body.version, "rolled back");

@@ -194,6 +194,31 @@ impl Store {
         .map_err(|e: sqlx::Error| StoreError::from(e))
     }
 
+    /// Version `version` of `name` with its module, if it exists.
+    pub async fn version_module(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<StoredModule>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS}, v.module FROM function_versions v \
+             WHERE v.function_name = $1 AND v.version = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(StoredModule {
+                info: version_from(&r, 0)?,
+                module: r.try_get(5)?,
+            })
+        })
+        .transpose()
+        .map_err(|e: sqlx::Error| StoreError::from(e))
+    }
+
     /// Makes `version` of `name` active. False if that version does not exist.
     pub async fn set_active(&self, name: &str, version: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
