@@ -53,4 +53,5 @@ for_both_backends!(
     tenant::key_value_quotas_are_enforced_on_the_host,
     tenant::validation_matches_reality,
     tenant::files_tokens_and_metrics_stay_private,
+    tenant::a_flooded_function_leaves_room_for_others,
 );

@@ -573,3 +573,73 @@ pub fn files_tokens_and_metrics_stay_private(b: Backend) {
     let r = s.req(Method::GET, "/metrics").send().unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// Milliseconds of each of `n` sequential calls of `function`.
+fn latencies(s: &Server, function: &str, n: usize) -> Vec<f64> {
+    let mut out: Vec<f64> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            let r = s.invoke(function, b"ping");
+            assert_eq!(r.status(), StatusCode::OK);
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// One function flooded with slow calls (more than the node's slots) cannot take every slot:
+/// another function's calls still start at once, so its latency stays far below one slow
+/// call (the bound: 1 s, against 1.5 s calls that a first-come, first-served node would queue
+/// it behind). Prints the figures `docs/BENCHMARKS.md` records.
+pub fn a_flooded_function_leaves_room_for_others(b: Backend) {
+    let s = Server::start_with(b, &["--max-concurrency", "4"]);
+    let hog = json!({"max_concurrency": 64, "timeout_ms": 30_000});
+    created(s.deploy("hog", &c_module("sleep"), &hog));
+    created(s.deploy("victim", &c_module("echo"), &json!({})));
+    let quiet = latencies(&s, "victim", 40);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, token, stop) = (s.url.clone(), s.admin_token.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .unwrap();
+                let mut calls = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = client
+                        .post(format!("{url}/functions/hog/invoke"))
+                        .bearer_auth(&token)
+                        .body("1500")
+                        .send();
+                    calls += usize::from(r.is_ok_and(|r| r.status() == StatusCode::OK));
+                }
+                calls
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let flooded = latencies(&s, "victim", 40);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let hog_calls: usize = flood.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!(
+        "fairness: victim p50/p99 {:.1}/{:.1} ms quiet, {:.1}/{:.1} ms while hog is flooded \
+         ({hog_calls} hog calls of 1.5 s)",
+        percentile(&quiet, 0.5),
+        percentile(&quiet, 0.99),
+        percentile(&flooded, 0.5),
+        percentile(&flooded, 0.99),
+    );
+    assert!(hog_calls >= 3, "the hog ran ({hog_calls} calls)");
+    assert!(
+        percentile(&flooded, 0.99) < 1000.0,
+        "victim p99 {:.1} ms while the hog was flooded",
+        percentile(&flooded, 0.99)
+    );
+}

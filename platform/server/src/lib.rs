@@ -23,4 +23,5 @@ pub mod routes;
 pub mod scheduler;
 pub mod serve;
 pub mod settings;
+pub mod slots;
 pub mod store;

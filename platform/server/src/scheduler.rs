@@ -1,6 +1,7 @@
 //! The scheduler: one pool of ready sandboxes per function (the active version), bounded
-//! concurrency per function and overall, a bounded queue with a deadline, and the blocking KVM
-//! work on tokio's blocking threads, never on the async workers.
+//! concurrency per function and overall (the node's slots, shared fairly: see [`Slots`]), a
+//! bounded queue with a deadline, and the blocking KVM work on vCPU threads, never on the
+//! async workers.
 //!
 //! A pool belongs to one version. Deploying or rolling back installs a new pool; invocations
 //! already running keep their `Arc` of the old one and finish there, and its sandboxes are
@@ -21,6 +22,7 @@ use crate::budget::{Hold, MemoryBudget, MemoryKind, SANDBOX_OVERHEAD_BYTES};
 use crate::cache::{ArtifactCache, CacheError};
 use crate::metrics::Metrics;
 use crate::settings::{FunctionSettings, SettingsError};
+use crate::slots::{SlotError, Slots};
 use crate::store::{Store, StoreError, StoredModule};
 
 /// Scheduler-wide limits.
@@ -246,8 +248,7 @@ pub struct Scheduler {
     limits: Limits,
     pools: RwLock<HashMap<String, Arc<Pool>>>,
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    global: Arc<Semaphore>,
-    global_waiting: AtomicUsize,
+    slots: Arc<Slots>,
     vcpus: VcpuThreads,
 }
 
@@ -269,11 +270,10 @@ impl Scheduler {
             cache,
             metrics,
             budget,
-            global: Arc::new(Semaphore::new(limits.max_total_concurrency)),
+            slots: Slots::new(limits.max_total_concurrency, limits.queue_per_function * 4),
             limits,
             pools: RwLock::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
-            global_waiting: AtomicUsize::new(0),
         }
     }
 
@@ -578,8 +578,12 @@ impl Scheduler {
         let queue = self.limits.queue_per_function;
         let fn_permit = self.wait_for(&pool.permits, &pool.waiting, queue).await?;
         let global_permit = self
-            .wait_for(&self.global, &self.global_waiting, queue * 4)
-            .await?;
+            .slots
+            .acquire(&pool.name, self.limits.queue_timeout)
+            .await
+            .map_err(|e| Failure::Overloaded {
+                queue_full: e == SlotError::QueueFull,
+            })?;
         self.metrics
             .queue_wait
             .observe(arrived.elapsed().as_secs_f64());
