@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use flint_abi::message::LogLevel;
 use serde_json::{Value, json};
 
+use super::auth::Scope;
 use crate::outcome::{FaultLabel, OutcomeKind};
 use crate::settings::{self, FunctionSettings};
 use crate::store::LogStream;
@@ -34,6 +35,7 @@ pub fn document() -> Value {
         "log_levels": LogLevel::ALL.map(LogLevel::as_str),
         "log_streams": LogStream::ALL.map(LogStream::as_str),
         "reserved_route_prefixes": settings::RESERVED_PREFIXES,
+        "token_scopes": Scope::ALL.map(Scope::as_str),
         "settings": {
             "defaults": FunctionSettings::default(),
             "bounds": {
@@ -63,5 +65,7 @@ mod tests {
         assert_eq!(d["fault_kinds"]["guest"][0], "guest_panic");
         assert_eq!(d["settings"]["defaults"]["memory_limit_mb"], 64);
         assert_eq!(d["settings"]["bounds"]["timeout_ms"]["max"], 900_000);
+        assert_eq!(d["token_scopes"][1], "deploy");
+        assert_eq!(d["settings"]["defaults"]["kv_max_keys"], 10_000);
     }
 }
