@@ -325,6 +325,23 @@ pub fn raw_status(url: &str, method_and_path: &str) -> u16 {
         .expect("status line")
 }
 
+/// The names `GET /functions` lists to `token`.
+pub fn function_names_for(s: &Server, token: &str) -> Vec<String> {
+    let v: serde_json::Value = s
+        .anonymous(reqwest::Method::GET, "/functions")
+        .bearer_auth(token)
+        .send()
+        .expect("list functions")
+        .json()
+        .expect("JSON list");
+    v["functions"]
+        .as_array()
+        .expect("a functions array")
+        .iter()
+        .map(|f| f["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
 /// The status and the `error` object of a JSON error answer.
 pub fn error_code(r: reqwest::blocking::Response) -> (reqwest::StatusCode, serde_json::Value) {
     let status = r.status();

@@ -10,18 +10,7 @@ use crate::harness::{Backend, Server, error_code, eventually, metric};
 use flint_test_modules::c_module;
 
 fn function_names(s: &Server) -> Vec<String> {
-    let v: Value = s
-        .req(Method::GET, "/functions")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    v["functions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .collect()
+    crate::harness::function_names_for(s, &s.admin_token)
 }
 
 fn header(r: &reqwest::blocking::Response, name: &str) -> String {

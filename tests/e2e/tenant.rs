@@ -44,19 +44,7 @@ fn deploy_as(s: &Server, token: &str, name: &str) -> StatusCode {
 }
 
 fn listed(s: &Server, token: &str) -> Vec<String> {
-    let v: Value = s
-        .anonymous(Method::GET, "/functions")
-        .bearer_auth(token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    v["functions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .collect()
+    crate::harness::function_names_for(s, token)
 }
 
 /// Every scope boundary: what `deploy`, `invoke` and `metrics` tokens may and may not do,

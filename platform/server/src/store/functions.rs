@@ -176,22 +176,7 @@ impl Store {
 
     /// The active version of `name` with its module, if any.
     pub async fn active_module(&self, name: &str) -> Result<Option<StoredModule>, StoreError> {
-        let sql = format!(
-            "SELECT {VERSION_COLUMNS}, v.module FROM functions f JOIN function_versions v \
-             ON v.function_name = f.name AND v.version = f.active_version WHERE f.name = $1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(StoredModule {
-                info: version_from(&r, 0)?,
-                module: r.try_get(5)?,
-            })
-        })
-        .transpose()
-        .map_err(|e: sqlx::Error| StoreError::from(e))
+        self.module(name, None).await
     }
 
     /// Version `version` of `name` with its module, if it exists.
@@ -200,9 +185,19 @@ impl Store {
         name: &str,
         version: i64,
     ) -> Result<Option<StoredModule>, StoreError> {
+        self.module(name, Some(version)).await
+    }
+
+    /// Version `version` (the active one for `None`) of `name`, with its module.
+    async fn module(
+        &self,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<StoredModule>, StoreError> {
         let sql = format!(
             "SELECT {VERSION_COLUMNS}, v.module FROM function_versions v \
-             WHERE v.function_name = $1 AND v.version = $2"
+             WHERE v.function_name = $1 AND v.version = \
+             COALESCE($2, (SELECT active_version FROM functions WHERE name = $1))"
         );
         let row = sqlx::query(&sql)
             .bind(name)
