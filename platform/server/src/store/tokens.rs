@@ -43,7 +43,7 @@ impl TokenSource {
 /// A token as stored, without its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TokenRecord {
-    /// Public id (see [`token_id`]).
+    /// Public id: the first 16 hex digits of the token's SHA-256.
     pub id: String,
     /// A name to remember it by.
     pub name: String,
