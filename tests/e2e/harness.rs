@@ -262,8 +262,14 @@ impl Server {
 
     /// Runs a `flint` client command against this server (FLINT_URL and FLINT_TOKEN set).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_in(&std::env::temp_dir(), args)
+    }
+
+    /// Runs a `flint` client command in directory `dir`.
+    pub fn cli_in(&self, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_flint"))
             .args(args)
+            .current_dir(dir)
             .env("FLINT_URL", &self.url)
             .env("FLINT_TOKEN", &self.admin_token)
             .output()

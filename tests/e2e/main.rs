@@ -7,6 +7,7 @@
 mod browser;
 mod dashboard;
 mod harness;
+mod lifecycle;
 mod memory;
 mod scenarios;
 mod security;
@@ -54,4 +55,6 @@ for_both_backends!(
     tenant::validation_matches_reality,
     tenant::files_tokens_and_metrics_stay_private,
     tenant::a_flooded_function_leaves_room_for_others,
+    lifecycle::config_survives_redeploys,
+    lifecycle::manifests_deploy_like_spin_toml,
 );

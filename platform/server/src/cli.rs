@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use flint_vmm::{RestoreStrategy, SeccompPolicy};
 
-use crate::settings;
-
 /// Flint: WebAssembly functions, each call in its own KVM micro-VM.
 #[derive(Debug, Parser)]
 #[command(name = "flint", version, about)]
@@ -109,33 +107,43 @@ pub enum Command {
 /// The commands that talk to a running server over HTTP.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Deploys a module as a new version of a function.
+    /// Deploys a module as a new version of a function. With only NAME and FILE the active
+    /// config is kept; config flags change only the fields they name. With a manifest
+    /// (`--manifest`, or `./flint.toml` when NAME and FILE are left out) the manifest is the
+    /// whole config, and flags override it.
     Deploy {
+        /// Function name (from the manifest when left out).
+        name: Option<String>,
+        /// The `.wasm` file (from the manifest when left out).
+        file: Option<PathBuf>,
+        /// A `flint.toml` manifest: name, module, and config fields.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// Config changes.
+        #[command(flatten)]
+        config: ConfigFlags,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Changes a function's config without a new module (a new version).
+    Config {
         /// Function name.
         name: String,
-        /// The `.wasm` file.
-        file: PathBuf,
-        /// Environment variable (repeatable).
-        #[arg(long = "env", value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// Argument after `argv[0]` (repeatable).
-        #[arg(long = "arg")]
-        args: Vec<String>,
-        /// Invocable without a token.
+        /// Config changes.
+        #[command(flatten)]
+        config: ConfigFlags,
+        /// A JSON merge patch of the config, applied before the flags.
         #[arg(long)]
-        public: bool,
-        /// Path prefix routed to the function (repeatable).
-        #[arg(long = "route")]
-        routes: Vec<String>,
-        /// Linear-memory limit in MiB.
-        #[arg(long, default_value_t = settings::DEFAULT_MEMORY_LIMIT_MB)]
-        memory_mb: u64,
-        /// Timeout in milliseconds.
-        #[arg(long, default_value_t = settings::DEFAULT_TIMEOUT_MS)]
-        timeout_ms: u64,
-        /// Invocations running at once; more wait in a bounded queue.
-        #[arg(long, default_value_t = settings::DEFAULT_MAX_CONCURRENCY)]
-        max_concurrency: u32,
+        patch: Option<String>,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Shows a function: active version, config, versions, last hour's calls.
+    Show {
+        /// Function name.
+        name: String,
         /// Server.
         #[command(flatten)]
         client: ClientArgs,
@@ -192,6 +200,39 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+/// Config fields to change (each left out stays as it is). Defaults and bounds: `GET
+/// /api/meta`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigFlags {
+    /// Set an environment variable (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Remove an environment variable (repeatable).
+    #[arg(long = "unset-env", value_name = "KEY")]
+    pub unset_env: Vec<String>,
+    /// The arguments after `argv[0]` (repeatable; replaces the list).
+    #[arg(long = "arg")]
+    pub args: Vec<String>,
+    /// Invocable without a token.
+    #[arg(long, conflicts_with = "private")]
+    pub public: bool,
+    /// Invocable only with a token.
+    #[arg(long)]
+    pub private: bool,
+    /// Path prefix routed to the function (repeatable; replaces the list).
+    #[arg(long = "route")]
+    pub routes: Vec<String>,
+    /// Linear-memory limit in MiB.
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
+    /// Timeout in milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Invocations running at once; more wait in a bounded queue.
+    #[arg(long)]
+    pub max_concurrency: Option<u32>,
 }
 
 /// Token commands (they need an admin token).

@@ -1,5 +1,5 @@
-//! The client commands: `flint deploy`, `invoke`, `list`, `logs`, `rollback`, `delete`,
-//! `token create|list|revoke`.
+//! The client commands: `flint deploy`, `config`, `show`, `invoke`, `list`, `logs`,
+//! `rollback`, `delete`, `token create|list|revoke`.
 
 use std::io::Write;
 
@@ -7,7 +7,10 @@ use anyhow::{Context, bail};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
-use crate::cli::{ClientArgs, ClientCommand, TokenCommand};
+use std::path::PathBuf;
+
+use crate::cli::{ClientArgs, ClientCommand, ConfigFlags, TokenCommand};
+use crate::manifest::Manifest;
 
 fn request(c: &ClientArgs, method: reqwest::Method, path: &str) -> RequestBuilder {
     let url = format!("{}{}", c.url.trim_end_matches('/'), path);
@@ -40,42 +43,32 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Deploy {
             name,
             file,
-            env,
-            args,
-            public,
-            routes,
-            memory_mb,
-            timeout_ms,
-            max_concurrency,
+            manifest,
+            config,
+            client,
+        } => deploy(name, file, manifest, &config, &client),
+        ClientCommand::Config {
+            name,
+            config,
+            patch,
             client,
         } => {
-            let module =
-                std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
-            let mut env_map = serde_json::Map::new();
-            for kv in env {
-                let (k, v) = kv.split_once('=').context("--env takes KEY=VALUE")?;
-                env_map.insert(k.to_string(), json!(v));
-            }
-            let config = json!({
-                "env": env_map,
-                "args": args,
-                "public": public,
-                "routes": routes,
-                "memory_limit_mb": memory_mb,
-                "timeout_ms": timeout_ms,
-                "max_concurrency": max_concurrency,
-            });
-            let form = reqwest::blocking::multipart::Form::new()
-                .part(
-                    "module",
-                    reqwest::blocking::multipart::Part::bytes(module).file_name("module.wasm"),
-                )
-                .text("config", config.to_string());
+            let mut body = match patch {
+                Some(p) => serde_json::from_str(&p).context("--patch takes a JSON object")?,
+                None => json!({}),
+            };
+            crate::api::config::compose_patches(&mut body, &config.patch()?);
+            let path = format!("/functions/{name}/config");
             let r = check(
-                request(&client, reqwest::Method::PUT, &format!("/functions/{name}"))
-                    .multipart(form)
+                request(&client, reqwest::Method::PATCH, &path)
+                    .json(&body)
                     .send()?,
             )?;
+            print_json(&r.json()?)
+        }
+        ClientCommand::Show { name, client } => {
+            let path = format!("/functions/{name}");
+            let r = check(request(&client, reqwest::Method::GET, &path).send()?)?;
             print_json(&r.json()?)
         }
         ClientCommand::Invoke { name, data, client } => {
@@ -173,6 +166,120 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Token { command } => token(command),
     }
+}
+
+impl ConfigFlags {
+    /// The flags as a JSON merge patch of the config: only the fields they name.
+    pub fn patch(&self) -> anyhow::Result<Value> {
+        let mut patch = serde_json::Map::new();
+        let mut env = serde_json::Map::new();
+        for kv in &self.env {
+            let (k, v) = kv.split_once('=').context("--env takes KEY=VALUE")?;
+            env.insert(k.to_string(), json!(v));
+        }
+        for k in &self.unset_env {
+            env.insert(k.clone(), Value::Null);
+        }
+        if !env.is_empty() {
+            patch.insert("env".into(), Value::Object(env));
+        }
+        if !self.args.is_empty() {
+            patch.insert("args".into(), json!(self.args));
+        }
+        if self.public || self.private {
+            patch.insert("public".into(), json!(self.public));
+        }
+        if !self.routes.is_empty() {
+            patch.insert("routes".into(), json!(self.routes));
+        }
+        let numbers = [
+            ("memory_limit_mb", self.memory_mb),
+            ("timeout_ms", self.timeout_ms),
+            ("max_concurrency", self.max_concurrency.map(u64::from)),
+        ];
+        for (field, value) in numbers {
+            if let Some(v) = value {
+                patch.insert(field.into(), json!(v));
+            }
+        }
+        Ok(Value::Object(patch))
+    }
+}
+
+/// `flint deploy`: a module with the active config kept (changed by the flags), or a
+/// manifest's whole config (overridden by the flags).
+fn deploy(
+    name: Option<String>,
+    file: Option<PathBuf>,
+    manifest: Option<PathBuf>,
+    flags: &ConfigFlags,
+    client: &ClientArgs,
+) -> anyhow::Result<()> {
+    let patch = flags.patch()?;
+    let default_manifest = PathBuf::from("flint.toml");
+    let manifest = match (&name, &file, manifest) {
+        (_, _, Some(m)) => Some(m),
+        (None, None, None) if default_manifest.exists() => Some(default_manifest),
+        _ => None,
+    };
+    let (name, file, config) = match manifest {
+        Some(path) => {
+            let m = Manifest::load(&path)?;
+            let mut config = Value::Object(m.config);
+            crate::api::config::merge_patch(&mut config, &patch);
+            (
+                name.unwrap_or(m.name),
+                file.unwrap_or(m.module),
+                Some(config),
+            )
+        }
+        None => {
+            let (Some(name), Some(file)) = (name, file) else {
+                bail!("give NAME and FILE, or a manifest (--manifest, or ./flint.toml)");
+            };
+            let changes = patch.as_object().is_some_and(|p| !p.is_empty());
+            let config = match changes {
+                true => Some(current_config(client, &name, &patch)?),
+                false => None,
+            };
+            (name, file, config)
+        }
+    };
+    let module = std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
+    let path = format!("/functions/{name}");
+    let r = match config {
+        Some(config) => {
+            let form = reqwest::blocking::multipart::Form::new()
+                .part(
+                    "module",
+                    reqwest::blocking::multipart::Part::bytes(module).file_name("module.wasm"),
+                )
+                .text("config", config.to_string());
+            request(client, reqwest::Method::PUT, &path)
+                .multipart(form)
+                .send()?
+        }
+        None => request(client, reqwest::Method::PUT, &path)
+            .body(module)
+            .send()?,
+    };
+    print_json(&check(r)?.json()?)
+}
+
+/// The active config of `name` (empty for a new function) with `patch` applied.
+fn current_config(client: &ClientArgs, name: &str, patch: &Value) -> anyhow::Result<Value> {
+    let r = request(client, reqwest::Method::GET, &format!("/functions/{name}")).send()?;
+    let mut config = if r.status() == reqwest::StatusCode::NOT_FOUND {
+        json!({})
+    } else {
+        let shown: Value = check(r)?.json()?;
+        shown["config"].clone()
+    };
+    if config.is_null() {
+        config = json!({});
+    }
+    crate::api::config::merge_patch(&mut config, patch);
+    Ok(config)
 }
 
 /// `flint token create|list|revoke`.

@@ -16,6 +16,7 @@ pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod client;
+pub mod manifest;
 pub mod metrics;
 pub mod outcome;
 pub mod recorder;

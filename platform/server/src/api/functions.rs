@@ -25,12 +25,12 @@ fn upload_error(limit: usize) -> impl Fn(StatusCode, String) -> ApiError {
     move |status, detail| ApiError::unreadable_body("the upload", limit, status, detail)
 }
 
+/// A deploy's module and, if it brought one, its config.
+type Upload = (Vec<u8>, Option<FunctionSettings>);
+
 /// Reads a deploy body: raw `.wasm`, or `multipart/form-data` with a `module` part and an
 /// optional `config` part (JSON).
-async fn read_upload(
-    state: &SharedState,
-    request: Request,
-) -> Result<(Vec<u8>, FunctionSettings), ApiError> {
+async fn read_upload(state: &SharedState, request: Request) -> Result<Upload, ApiError> {
     let limit = state.limits.max_module_bytes;
     let is_multipart = request
         .headers()
@@ -41,7 +41,7 @@ async fn read_upload(
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
-        return Ok((body.to_vec(), FunctionSettings::default()));
+        return Ok((body.to_vec(), None));
     }
     let multipart = Multipart::from_request(request, state)
         .await
@@ -50,11 +50,8 @@ async fn read_upload(
 }
 
 /// The `module` and `config` parts of a multipart deploy.
-async fn read_form(
-    mut multipart: Multipart,
-    limit: usize,
-) -> Result<(Vec<u8>, FunctionSettings), ApiError> {
-    let (mut module, mut settings) = (None, FunctionSettings::default());
+async fn read_form(mut multipart: Multipart, limit: usize) -> Result<Upload, ApiError> {
+    let (mut module, mut settings) = (None, None);
     loop {
         let field = multipart
             .next_field()
@@ -68,7 +65,7 @@ async fn read_form(
             .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
         match name.as_str() {
             "module" => module = Some(data.to_vec()),
-            "config" => settings = FunctionSettings::parse(&data)?,
+            "config" => settings = Some(FunctionSettings::parse(&data)?),
             other => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -93,7 +90,7 @@ pub const FUZZ_BOUNDARY: &str = "flintfuzz";
 
 /// Reads `body` as a multipart deploy with boundary [`FUZZ_BOUNDARY`], as a deploy does (for the
 /// fuzz targets): the parts or the error a client would get, never a panic.
-pub async fn parse_upload(body: Vec<u8>) -> Result<(Vec<u8>, FunctionSettings), ApiError> {
+pub async fn parse_upload(body: Vec<u8>) -> Result<Upload, ApiError> {
     let content_type = format!("multipart/form-data; boundary={FUZZ_BOUNDARY}");
     let request = axum::http::Request::builder()
         .header(header::CONTENT_TYPE, content_type)
@@ -127,7 +124,9 @@ fn deploy_refusal(e: &LoadError) -> Option<ApiError> {
     }
 }
 
-/// `PUT /functions/{name}`: deploys a new immutable version.
+/// `PUT /functions/{name}`: deploys a new immutable version. A deploy that brings only a
+/// module keeps the active version's config (defaults for a new function); one with a config
+/// part replaces it.
 pub async fn deploy(
     State(state): State<SharedState>,
     Path(name): Path<String>,
@@ -135,16 +134,44 @@ pub async fn deploy(
 ) -> Result<Response, ApiError> {
     auth::require(&state, request.headers(), Need::Manage(&name)).await?;
     check_name(&name)?;
-    let (module, settings) = read_upload(&state, request).await?;
+    let (module, given) = read_upload(&state, request).await?;
     if module.len() > state.limits.max_module_bytes {
         return Err(ApiError::too_large(
             "the module",
             state.limits.max_module_bytes as u64,
         ));
     }
+    let kept = given.is_none();
+    let settings = match given {
+        Some(s) => s,
+        None => active_settings(&state, &name).await?.unwrap_or_default(),
+    };
+    let mut body = publish(&state, &name, module, settings).await?;
+    body["config_kept"] = json!(kept);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The active version's settings of `name`, if it has one with readable settings.
+pub async fn active_settings(
+    state: &SharedState,
+    name: &str,
+) -> Result<Option<FunctionSettings>, ApiError> {
+    let active = state.store.active_version(name).await?;
+    Ok(active.and_then(|v| settings_of(name, &v)))
+}
+
+/// Validates, compiles and boots `module` with `settings`, then stores it as the new active
+/// version of `name` and switches to it; nothing is stored if any step fails. The answer's
+/// JSON describes the version.
+pub async fn publish(
+    state: &SharedState,
+    name: &str,
+    module: Vec<u8>,
+    settings: FunctionSettings,
+) -> Result<Value, ApiError> {
     settings.validate()?;
     state.scheduler.check_fits(&settings, module.len())?;
-    if let Some((route, other)) = state.routes.conflict(&name, &settings.routes) {
+    if let Some((route, other)) = state.routes.conflict(name, &settings.routes) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "route_conflict",
@@ -157,27 +184,26 @@ pub async fn deploy(
     let sha256 = flint_compiler::sha256_hex(&module);
     let prepared = state
         .scheduler
-        .prepare(&name, settings.clone(), &sha256, module.clone())
+        .prepare(name, settings.clone(), &sha256, module.clone())
         .await
         .map_err(|e| deploy_refusal(&e).unwrap_or_else(|| e.into()))?;
     let config =
         serde_json::to_string(&settings).map_err(|e| ApiError::internal("encoding config", &e))?;
     let version = state
         .store
-        .create_version(&name, &sha256, &module, &config)
+        .create_version(name, &sha256, &module, &config)
         .await?;
-    state.scheduler.install(prepared.into_pool(&name, version));
+    state.scheduler.install(prepared.into_pool(name, version));
     state.metrics.deploys.inc();
-    refresh_routes(&state).await?;
+    refresh_routes(state).await?;
     tracing::info!(function = %name, version, %sha256, "deployed");
-    let body = json!({
+    Ok(json!({
         "name": name,
         "version": version,
         "sha256": sha256,
         "size_bytes": module.len(),
         "config": settings,
-    });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    }))
 }
 
 /// Rebuilds the route table from the active versions in the store.

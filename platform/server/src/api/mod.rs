@@ -1,7 +1,8 @@
 //! The HTTP API (axum), one handler module per concern; the README's "HTTP API" table is the
 //! contract.
 //!
-//! - [`functions`]: deploy, list, show, delete, rollback, logs, invocation records.
+//! - [`functions`]: deploy, list, show, delete, rollback, logs, invocation records;
+//!   [`config`]: config changes without a new module.
 //! - [`invoke`]: `POST /functions/{name}/invoke` and CGI-style path routes ([`cgi`]).
 //! - [`meta`]: `/api/meta`, the labels and defaults clients show.
 //! - [`ops`]: `/metrics`, `/healthz`, `/readyz`, and the per-request HTTP metrics.
@@ -12,6 +13,7 @@
 
 pub mod auth;
 pub mod cgi;
+pub mod config;
 pub mod dashboard;
 pub mod drain;
 pub mod error;
@@ -27,7 +29,7 @@ use std::sync::atomic::AtomicBool;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use flint_compiler::Compiler;
 
 use crate::metrics::Metrics;
@@ -90,6 +92,7 @@ pub fn router(state: SharedState) -> Router {
                 .delete(functions::delete),
         )
         .route("/functions/{name}/rollback", post(functions::rollback))
+        .route("/functions/{name}/config", patch(config::patch))
         .route("/functions/{name}/logs", get(functions::logs))
         .route("/functions/{name}/invocations", get(functions::invocations))
         .route(

@@ -1,0 +1,143 @@
+//! `flint.toml`: a function described in a file, like `spin.toml`, for `flint deploy`.
+//!
+//! ```toml
+//! name = "hello"
+//! module = "target/wasm32-wasip1/release/hello.wasm"   # relative to this file
+//! public = true
+//! routes = ["/hello"]
+//! timeout_ms = 5000
+//!
+//! [env]
+//! GREETING = "hi"
+//! ```
+//!
+//! Every key besides `name` and `module` is a config field (as in the deploy API's `config`
+//! part); fields left out take their defaults, so the file is the whole config. The server
+//! validates the fields, with the same errors as any deploy.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+/// A parsed manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// Function name.
+    pub name: String,
+    /// The module file, resolved against the manifest's directory.
+    pub module: PathBuf,
+    /// The config fields, as JSON.
+    pub config: Map<String, Value>,
+}
+
+/// Why a manifest could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("read {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("parse {path}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A required key is missing or has the wrong type.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Manifest {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| match e {
+            ManifestError::Parse { source, .. } => ManifestError::Parse {
+                path: shown,
+                source,
+            },
+            ManifestError::Invalid { message, .. } => ManifestError::Invalid {
+                path: shown,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses manifest `text`, resolving the module path against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, ManifestError> {
+        let invalid = |message: &str| ManifestError::Invalid {
+            path: String::new(),
+            message: message.to_string(),
+        };
+        let value: toml::Table = toml::from_str(text).map_err(|source| ManifestError::Parse {
+            path: String::new(),
+            source,
+        })?;
+        let json = serde_json::to_value(value).map_err(|_| invalid("not representable"))?;
+        let Value::Object(mut config) = json else {
+            return Err(invalid("expected a table"));
+        };
+        let name = match config.remove("name") {
+            Some(Value::String(n)) => n,
+            _ => return Err(invalid("`name` (a string) is required")),
+        };
+        let module = match config.remove("module") {
+            Some(Value::String(m)) => base.join(m),
+            _ => return Err(invalid("`module` (a path) is required")),
+        };
+        Ok(Self {
+            name,
+            module,
+            config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_and_module_come_out_and_the_rest_is_config() {
+        let m = Manifest::parse(
+            "name = \"hello\"\nmodule = \"out/hello.wasm\"\npublic = true\n\
+             routes = [\"/hello\"]\ntimeout_ms = 5000\n[env]\nGREETING = \"hi\"\n",
+            Path::new("/srv/app"),
+        )
+        .unwrap();
+        assert_eq!(m.name, "hello");
+        assert_eq!(m.module, Path::new("/srv/app/out/hello.wasm"));
+        assert_eq!(
+            Value::Object(m.config),
+            serde_json::json!({"public": true, "routes": ["/hello"], "timeout_ms": 5000, "env": {"GREETING": "hi"}})
+        );
+        for bad in [
+            "module = \"x.wasm\"",
+            "name = \"a\"",
+            "name = 1\nmodule = \"x\"",
+            "= broken",
+        ] {
+            assert!(Manifest::parse(bad, Path::new(".")).is_err(), "{bad}");
+        }
+    }
+}

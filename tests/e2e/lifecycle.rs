@@ -1,0 +1,159 @@
+//! The day-two workflow, end to end: config that survives redeploys, config changes without
+//! a module, manifests.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, Server};
+use flint_test_modules::c_module;
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn shown(s: &Server, name: &str) -> Value {
+    s.req(Method::GET, &format!("/functions/{name}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// A scratch directory with the echo module in it.
+fn workdir() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("flint-lifecycle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    std::fs::write(dir.join("out/echo.wasm"), c_module("echo")).unwrap();
+    let module = dir.join("out/echo.wasm").to_str().unwrap().to_string();
+    (dir, module)
+}
+
+/// A code fix keeps the config: a raw-module deploy, or the CLI without flags; flags change
+/// only what they name; `PATCH .../config` makes a new version with the same module, which a
+/// rollback undoes; `flint show` shows it.
+pub fn config_survives_redeploys(b: Backend) {
+    let s = Server::start(b);
+    let (dir, module) = workdir();
+    let config = json!({"public": true, "routes": ["/app"], "env": {"A": "1"}, "timeout_ms": 3000});
+    assert_eq!(
+        s.deploy("app", &c_module("echo"), &config).status(),
+        StatusCode::CREATED
+    );
+    let r = s
+        .req(Method::PUT, "/functions/app")
+        .body(c_module("echo"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["config_kept"], true);
+    assert_eq!(v["config"]["public"], true);
+    assert_eq!(v["config"]["routes"], json!(["/app"]));
+    assert_eq!(v["config"]["env"], json!({"A": "1"}));
+    // Still public and routed.
+    let r = s.anonymous(Method::POST, "/app").body("hi").send().unwrap();
+    assert_eq!(r.text().unwrap(), "hi");
+
+    ok(s.cli(&["deploy", "app", &module]));
+    assert_eq!(shown(&s, "app")["config"]["public"], true);
+    ok(s.cli(&["deploy", "app", &module, "--env", "B=2"]));
+    let c = shown(&s, "app")["config"].clone();
+    assert_eq!(
+        (c["env"].clone(), c["timeout_ms"].clone()),
+        (json!({"A": "1", "B": "2"}), json!(3000))
+    );
+    assert_eq!(shown(&s, "app")["version"], 4);
+
+    let r = s
+        .req(Method::PATCH, "/functions/app/config")
+        .json(&json!({"env": {"A": null}, "timeout_ms": 5000}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v = shown(&s, "app");
+    assert_eq!(v["version"], 5);
+    assert_eq!(v["config"]["env"], json!({"B": "2"}));
+    assert_eq!(v["config"]["timeout_ms"], 5000);
+    let versions = v["versions"].as_array().unwrap();
+    assert_eq!(versions[0]["sha256"], versions[1]["sha256"], "same module");
+    let bad = s
+        .req(Method::PATCH, "/functions/app/config")
+        .json(&json!({"timeout_ms": 0}))
+        .send()
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let missing = s
+        .req(Method::PATCH, "/functions/nope/config")
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    ok(s.cli(&["rollback", "app", "4"]));
+    assert_eq!(
+        shown(&s, "app")["config"]["env"],
+        json!({"A": "1", "B": "2"})
+    );
+    ok(s.cli(&["config", "app", "--private", "--unset-env", "B"]));
+    let c = shown(&s, "app")["config"].clone();
+    assert_eq!(
+        (c["public"].clone(), c["env"].clone()),
+        (json!(false), json!({"A": "1"}))
+    );
+    let out = ok(s.cli(&["show", "app"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["name"], "app");
+    assert_eq!(v["version"], 6);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `flint deploy` reads `flint.toml` (given, or in the working directory): the manifest is the
+/// whole config, flags override it, and the server's validation errors come back.
+pub fn manifests_deploy_like_spin_toml(b: Backend) {
+    let s = Server::start(b);
+    let (dir, _) = workdir();
+    std::fs::write(
+        dir.join("flint.toml"),
+        "name = \"site\"\nmodule = \"out/echo.wasm\"\npublic = true\nroutes = [\"/site\"]\n\
+         timeout_ms = 4000\n[env]\nGREETING = \"hi\"\n",
+    )
+    .unwrap();
+    ok(s.cli_in(&dir, &["deploy"]));
+    let c = shown(&s, "site")["config"].clone();
+    assert_eq!(c["public"], true);
+    assert_eq!(c["routes"], json!(["/site"]));
+    assert_eq!(c["env"], json!({"GREETING": "hi"}));
+    assert_eq!(c["timeout_ms"], 4000);
+    let r = s.anonymous(Method::POST, "/site").body("x").send().unwrap();
+    assert_eq!(r.text().unwrap(), "x");
+    // Flags override the manifest; the manifest is given by path from elsewhere.
+    let manifest = dir.join("flint.toml");
+    ok(s.cli(&[
+        "deploy",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--timeout-ms",
+        "2000",
+    ]));
+    assert_eq!(shown(&s, "site")["config"]["timeout_ms"], 2000);
+    // A field the server does not know is the server's 400.
+    std::fs::write(
+        dir.join("bad.toml"),
+        "name = \"site\"\nmodule = \"out/echo.wasm\"\npublc = true\n",
+    )
+    .unwrap();
+    let out = s.cli_in(&dir, &["deploy", "--manifest", "bad.toml"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid_config"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
