@@ -157,3 +157,63 @@ pub fn manifests_deploy_like_spin_toml(b: Backend) {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Output past the function's limit is a 502 `output_too_large` that names the limit, counted
+/// in the metrics, never a cut-off 200; the limit is configurable; stderr cut on its way to
+/// the logs says so.
+pub fn output_limits_tell_the_truth(b: Backend) {
+    let s = Server::start(b);
+    assert_eq!(
+        s.deploy("big", &c_module("bigout"), &json!({})).status(),
+        StatusCode::CREATED
+    );
+    let r = s.invoke("big", b"");
+    let (status, e) = crate::harness::error_code(r);
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("output_too_large"))
+    );
+    assert_eq!(e["limit_bytes"], 1 << 20);
+    let m = s.metrics();
+    let series = r#"flint_invocations_total{function="big",outcome="output_too_large"}"#;
+    assert_eq!(crate::harness::metric(&m, series), Some(1.0));
+    let roomy = json!({"max_output_bytes": 16 << 20});
+    assert_eq!(
+        s.deploy("big", &c_module("bigout"), &roomy).status(),
+        StatusCode::CREATED
+    );
+    let r = s.invoke("big", b"");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().unwrap().len(), 10 << 20);
+
+    assert_eq!(
+        s.deploy("noisy", &c_module("noisy"), &json!({})).status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(s.invoke("noisy", b"150 10").text().unwrap(), "done\n");
+    assert_eq!(s.invoke("noisy", b"60 2000").text().unwrap(), "done\n");
+    let logs: Value = crate::harness::eventually(|| {
+        let v: Value = s
+            .req(Method::GET, "/functions/noisy/logs?limit=1000")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let n = v["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["message"].as_str().unwrap().starts_with("[stderr cut"))
+            .count();
+        (n == 2).then_some(v)
+    });
+    let cuts: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.starts_with("[stderr cut"))
+        .collect();
+    assert!(cuts.iter().any(|c| c.contains("50 more lines")), "{cuts:?}");
+    assert!(cuts.iter().any(|c| c.contains("stderr past")), "{cuts:?}");
+}

@@ -57,4 +57,5 @@ for_both_backends!(
     tenant::a_flooded_function_leaves_room_for_others,
     lifecycle::config_survives_redeploys,
     lifecycle::manifests_deploy_like_spin_toml,
+    lifecycle::output_limits_tell_the_truth,
 );

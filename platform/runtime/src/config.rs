@@ -91,6 +91,16 @@ impl FunctionConfig {
             + m.stack_size_bytes
     }
 
+    /// The guest runtime's heap: room for its own state and, for an output limit above the
+    /// default, three times the extra (the output is gathered in a growing buffer, then
+    /// encoded into the result).
+    fn heap_bytes(&self) -> u64 {
+        let extra = self
+            .stdout_limit_bytes
+            .saturating_sub(Self::default().stdout_limit_bytes);
+        pages(RUNTIME_HEAP_BYTES + extra.saturating_mul(3))
+    }
+
     /// The micro-VM for this function and a compiled module of `module_bytes`.
     pub fn sandbox_config(&self, module_bytes: usize) -> SandboxConfig {
         let memory = MemoryConfig {
@@ -99,7 +109,7 @@ impl FunctionConfig {
                 self.stdout_limit_bytes + self.stderr_limit_bytes + BUFFER_SLACK_BYTES,
             ),
             module_size_bytes: pages(module_bytes as u64),
-            heap_size_bytes: RUNTIME_HEAP_BYTES,
+            heap_size_bytes: self.heap_bytes(),
             // Linear memory grows in place in its own region, up to the limit.
             linear_memory_size_bytes: pages(self.memory_limit_bytes),
             stack_size_bytes: GUEST_STACK_BYTES,

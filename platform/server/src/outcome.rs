@@ -21,6 +21,8 @@ const STDERR_TAIL_BYTES: usize = 2048;
 pub enum OutcomeKind {
     /// Exit code 0.
     Ok,
+    /// Exit code 0, but the output passed the function's limit.
+    OutputTooLarge,
     /// The module exited with another code.
     ExitNonzero,
     /// The module trapped.
@@ -37,8 +39,9 @@ pub enum OutcomeKind {
 
 impl OutcomeKind {
     /// Every kind.
-    pub const ALL: [OutcomeKind; 7] = [
+    pub const ALL: [OutcomeKind; 8] = [
         OutcomeKind::Ok,
+        OutcomeKind::OutputTooLarge,
         OutcomeKind::ExitNonzero,
         OutcomeKind::Trap,
         OutcomeKind::Timeout,
@@ -51,6 +54,7 @@ impl OutcomeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             OutcomeKind::Ok => "ok",
+            OutcomeKind::OutputTooLarge => "output_too_large",
             OutcomeKind::ExitNonzero => "exit_nonzero",
             OutcomeKind::Trap => "trap",
             OutcomeKind::Timeout => "timeout",
@@ -145,6 +149,7 @@ impl Outcome {
         match self {
             Outcome::Ran(i) if i.response.result.trap.is_some() => OutcomeKind::Trap,
             Outcome::Ran(i) if i.response.result.exit_code != 0 => OutcomeKind::ExitNonzero,
+            Outcome::Ran(i) if i.response.result.stdout_truncated => OutcomeKind::OutputTooLarge,
             Outcome::Ran(_) => OutcomeKind::Ok,
             Outcome::Faulted {
                 error: CallError::Fault(f),
@@ -221,6 +226,15 @@ impl Outcome {
                     )
                     .with("exit_code", r.exit_code)
                     .with("stderr", stderr_tail(r))
+                } else if r.stdout_truncated {
+                    // Never a cut-off 200: the caller learns the answer was too large.
+                    let limit = i.output_limit_bytes;
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "output_too_large",
+                        format!("the function's output passed its limit of {limit} bytes"),
+                    )
+                    .with("limit_bytes", limit)
                 } else {
                     return Ok(r);
                 }
@@ -271,7 +285,7 @@ mod tests {
         assert!(faults.contains(&"stack_guard") && faults.contains(&"guest_panic"));
         let kinds: Vec<&str> = OutcomeKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(kinds[0], "ok");
-        assert_eq!(kinds.len(), 7);
+        assert_eq!(kinds.len(), 8);
     }
 
     #[test]

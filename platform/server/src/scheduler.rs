@@ -114,6 +114,8 @@ pub struct Invoked {
     pub version: i64,
     /// What the module produced.
     pub response: Response,
+    /// The function's output limit (stdout past it was cut).
+    pub output_limit_bytes: u64,
 }
 
 /// A booted function version, not yet serving.
@@ -605,6 +607,7 @@ impl Scheduler {
         let response = rx.await.map_err(|_| LoadError::Worker)??;
         Ok(Invoked {
             version: pool.version,
+            output_limit_bytes: pool.config.stdout_limit_bytes,
             response,
         })
     }

@@ -30,6 +30,10 @@ pub const DEFAULT_KV_MAX_BYTES: u64 = 64 << 20;
 pub const KV_MAX_KEYS: RangeInclusive<u64> = 0..=10_000_000;
 /// Accepted byte quotas (up to 16 GiB).
 pub const KV_MAX_BYTES: RangeInclusive<u64> = 0..=(16 << 30);
+/// Default largest answer (stdout) of a call, bytes.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 20;
+/// Accepted output limits, bytes (up to 64 MiB).
+pub const MAX_OUTPUT_BYTES: RangeInclusive<u64> = 1024..=(64 << 20);
 /// Accepted linear-memory limits, MiB.
 pub const MEMORY_LIMIT_MB: RangeInclusive<u64> = 1..=4096;
 /// Accepted timeouts, ms (up to 15 minutes).
@@ -77,6 +81,8 @@ pub struct FunctionSettings {
     pub kv_max_keys: u64,
     /// Most bytes (keys plus values) the function may keep in its key-value store.
     pub kv_max_bytes: u64,
+    /// Largest answer (stdout) of a call; more is a 502 `output_too_large`, never a cut 200.
+    pub max_output_bytes: u64,
 }
 
 impl Default for FunctionSettings {
@@ -93,6 +99,7 @@ impl Default for FunctionSettings {
             response_sandbox: true,
             kv_max_keys: DEFAULT_KV_MAX_KEYS,
             kv_max_bytes: DEFAULT_KV_MAX_BYTES,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
         }
     }
 }
@@ -186,6 +193,7 @@ impl FunctionSettings {
         within("max_concurrency", self.max_concurrency, MAX_CONCURRENCY)?;
         within("kv_max_keys", self.kv_max_keys, KV_MAX_KEYS)?;
         within("kv_max_bytes", self.kv_max_bytes, KV_MAX_BYTES)?;
+        within("max_output_bytes", self.max_output_bytes, MAX_OUTPUT_BYTES)?;
         if self.entry.is_empty() || self.entry.len() > 128 {
             return Err(err("entry", "must name an export (1-128 characters)"));
         }
@@ -285,6 +293,7 @@ impl FunctionSettings {
             entry: self.entry.clone(),
             restore,
             max_stdin_bytes,
+            stdout_limit_bytes: self.max_output_bytes,
             ..FunctionConfig::default()
         }
     }

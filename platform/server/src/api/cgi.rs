@@ -103,7 +103,7 @@ pub fn header_allowed(name: &str) -> bool {
 
 /// The answer of a call that exited 0: its stdout, after CGI headers where `cgi` allows them,
 /// or 502 `bad_function_response` for a `Status:` outside [`ALLOWED_STATUS`].
-pub fn respond(stdout: &[u8], cgi: bool, truncated: bool) -> Result<Response, ApiError> {
+pub fn respond(stdout: &[u8], cgi: bool) -> Result<Response, ApiError> {
     let mut status = None;
     let mut body = stdout;
     let mut extra = Vec::new();
@@ -143,9 +143,6 @@ pub fn respond(stdout: &[u8], cgi: bool, truncated: bool) -> Result<Response, Ap
         } else {
             h.append(k, v);
         }
-    }
-    if truncated {
-        h.insert("x-flint-stdout-truncated", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
@@ -200,7 +197,7 @@ mod tests {
     }
 
     fn cgi(stdout: &str) -> Result<Response, ApiError> {
-        respond(stdout.as_bytes(), true, false)
+        respond(stdout.as_bytes(), true)
     }
 
     #[test]

@@ -161,9 +161,7 @@ fn answer(
     duration: Duration,
     request_id: &str,
 ) -> Response {
-    let output = outcome
-        .answer()
-        .and_then(|r| cgi::respond(&r.stdout, cgi, r.stdout_truncated));
+    let output = outcome.answer().and_then(|r| cgi::respond(&r.stdout, cgi));
     let mut response = match output {
         Ok(mut r) => {
             cgi::harden(&mut r, sandbox);
@@ -207,10 +205,25 @@ fn record_logs(state: &SharedState, name: &str, outcome: &Outcome) {
             .recorder
             .log(line(LogLevel::Error, LogStream::Log, text));
     }
-    let stderr = String::from_utf8_lossy(&inv.response.result.stderr);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    let lines = stderr.lines().count();
     for text in stderr.lines().take(STDERR_LOG_LINES) {
         let record = line(STDERR_LEVEL, LogStream::Stderr, text.into());
         state.recorder.log(record);
+    }
+    // Say where stderr was cut, rather than let the logs look complete.
+    let mut cut = Vec::new();
+    if lines > STDERR_LOG_LINES {
+        cut.push(format!("{} more lines", lines - STDERR_LOG_LINES));
+    }
+    if result.stderr_truncated {
+        cut.push(format!("stderr past {} bytes", result.stderr.len()));
+    }
+    if !cut.is_empty() {
+        let text = format!("[stderr cut: {} not kept]", cut.join(" and "));
+        state
+            .recorder
+            .log(line(STDERR_LEVEL, LogStream::Stderr, text));
     }
 }
 

@@ -44,6 +44,7 @@ pub fn document() -> Value {
                 "max_concurrency": range(&settings::MAX_CONCURRENCY),
                 "kv_max_keys": range(&settings::KV_MAX_KEYS),
                 "kv_max_bytes": range(&settings::KV_MAX_BYTES),
+                "max_output_bytes": range(&settings::MAX_OUTPUT_BYTES),
             },
         },
     })
