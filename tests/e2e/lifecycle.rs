@@ -217,3 +217,110 @@ pub fn output_limits_tell_the_truth(b: Backend) {
     assert!(cuts.iter().any(|c| c.contains("50 more lines")), "{cuts:?}");
     assert!(cuts.iter().any(|c| c.contains("stderr past")), "{cuts:?}");
 }
+
+/// Every call's request id (the caller's, if sane) is on its answer, its record and its log
+/// lines; `?since=` pages forward; `?follow=true` streams new lines as server-sent events,
+/// seen within a second of the call; `flint logs -f` prints them.
+pub fn live_logs_carry_request_ids(b: Backend) {
+    use std::io::BufRead;
+    let s = Server::start(b);
+    assert_eq!(
+        s.deploy("kv", &c_module("kv"), &json!({})).status(),
+        StatusCode::CREATED
+    );
+    let r = s
+        .req(Method::POST, "/functions/kv/invoke")
+        .header("x-flint-request-id", "req-abc")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["x-flint-request-id"], "req-abc");
+    let first: Value = crate::harness::eventually(|| {
+        let v: Value = s
+            .req(Method::GET, "/functions/kv/logs")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        (!v["logs"].as_array().unwrap().is_empty()).then_some(v)
+    });
+    let line = &first["logs"][0];
+    assert_eq!(line["request_id"], "req-abc");
+    assert_eq!(line["message"], "visit number 1");
+    let records: Value = crate::harness::eventually(|| {
+        let v: Value = s
+            .req(Method::GET, "/functions/kv/invocations")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        (!v["invocations"].as_array().unwrap().is_empty()).then_some(v)
+    });
+    assert_eq!(records["invocations"][0]["request_id"], "req-abc");
+    let since = line["id"].as_i64().unwrap();
+    let later: Value = s
+        .req(Method::GET, &format!("/functions/kv/logs?since={since}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(later["logs"].as_array().unwrap().is_empty());
+
+    // A follower over SSE.
+    let url = format!("{}/functions/kv/logs?follow=true&limit=1", s.url);
+    let token = s.admin_token.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(None)
+            .build()
+            .unwrap();
+        let r = client.get(url).bearer_auth(token).send().unwrap();
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        for line in std::io::BufReader::new(r).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:") {
+                let v: Value = serde_json::from_str(data.trim()).unwrap();
+                if tx.send((std::time::Instant::now(), v)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let (_, replayed) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(replayed["request_id"], "req-abc", "the newest line first");
+    let called = std::time::Instant::now();
+    s.req(Method::POST, "/functions/kv/invoke")
+        .header("x-flint-request-id", "live-1")
+        .send()
+        .unwrap();
+    let (seen, v) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(v["request_id"], "live-1");
+    let lag = seen.duration_since(called);
+    eprintln!(
+        "follower saw the line {} ms after the call started",
+        lag.as_millis()
+    );
+    assert!(lag < std::time::Duration::from_secs(1), "{lag:?}");
+
+    // The CLI follows too.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flint"))
+        .args(["logs", "-f", "kv", "--limit", "1"])
+        .env("FLINT_URL", &s.url)
+        .env("FLINT_TOKEN", &s.admin_token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(out.next().unwrap().unwrap().contains("live-1"));
+    s.req(Method::POST, "/functions/kv/invoke")
+        .header("x-flint-request-id", "live-2")
+        .send()
+        .unwrap();
+    let next = out.next().unwrap().unwrap();
+    assert!(
+        next.contains("live-2") && next.contains("visit number 3"),
+        "{next}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -58,4 +58,5 @@ for_both_backends!(
     lifecycle::config_survives_redeploys,
     lifecycle::manifests_deploy_like_spin_toml,
     lifecycle::output_limits_tell_the_truth,
+    lifecycle::live_logs_carry_request_ids,
 );

@@ -172,6 +172,9 @@ pub enum ClientCommand {
         /// How many lines.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Keep printing new lines as they come (server-sent events).
+        #[arg(long, short = 'f')]
+        follow: bool,
         /// Server.
         #[command(flatten)]
         client: ClientArgs,

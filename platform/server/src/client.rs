@@ -112,30 +112,9 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Logs {
             name,
             limit,
+            follow,
             client,
-        } => {
-            let r = check(
-                request(
-                    &client,
-                    reqwest::Method::GET,
-                    &format!("/functions/{name}/logs?limit={limit}"),
-                )
-                .send()?,
-            )?;
-            let v: Value = r.json()?;
-            let mut logs: Vec<&Value> = v["logs"].as_array().into_iter().flatten().collect();
-            logs.reverse();
-            for l in logs {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    l["at"],
-                    l["level"].as_str().unwrap_or(""),
-                    l["stream"].as_str().unwrap_or(""),
-                    l["message"].as_str().unwrap_or("")
-                );
-            }
-            Ok(())
-        }
+        } => logs(&client, &name, limit, follow),
         ClientCommand::Rollback {
             name,
             version,
@@ -280,6 +259,46 @@ fn current_config(client: &ClientArgs, name: &str, patch: &Value) -> anyhow::Res
     }
     crate::api::config::merge_patch(&mut config, patch);
     Ok(config)
+}
+
+/// Prints one log line as `flint logs` does.
+fn print_log(l: &Value) {
+    println!(
+        "{}\t{}\t{}\t{}\t{}",
+        l["at"],
+        l["level"].as_str().unwrap_or(""),
+        l["stream"].as_str().unwrap_or(""),
+        l["request_id"].as_str().unwrap_or("-"),
+        l["message"].as_str().unwrap_or("")
+    );
+}
+
+/// `flint logs NAME [-f]`: the newest lines, oldest first; with `-f`, then every new line.
+fn logs(client: &ClientArgs, name: &str, limit: u32, follow: bool) -> anyhow::Result<()> {
+    let mut path = format!("/functions/{name}/logs?limit={limit}");
+    if !follow {
+        let v: Value = check(request(client, reqwest::Method::GET, &path).send()?)?.json()?;
+        let logs: Vec<&Value> = v["logs"].as_array().into_iter().flatten().collect();
+        logs.iter().rev().for_each(|l| print_log(l));
+        return Ok(());
+    }
+    path.push_str("&follow=true");
+    let url = format!("{}{}", client.url.trim_end_matches('/'), path);
+    // A follow lasts until interrupted: no request timeout.
+    let http = Client::builder().timeout(None).build()?;
+    let mut r = http.get(url);
+    if let Some(t) = &client.token {
+        r = r.bearer_auth(t);
+    }
+    let response = check(r.send()?)?;
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(response).lines() {
+        if let Some(data) = line?.strip_prefix("data:") {
+            print_log(&serde_json::from_str(data.trim())?);
+            std::io::stdout().flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// `flint token create|list|revoke`.

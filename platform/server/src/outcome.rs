@@ -184,13 +184,14 @@ impl Outcome {
     }
 
     /// The record of this invocation of `function`, started at `started_at` (Unix ms), which
-    /// answered with `status`.
+    /// answered with `status` under `request_id`.
     pub fn record(
         &self,
         function: &str,
         started_at: i64,
         duration_us: i64,
         status: StatusCode,
+        request_id: &str,
     ) -> InvocationRecord {
         InvocationRecord {
             function_name: function.to_string(),
@@ -200,6 +201,7 @@ impl Outcome {
             status: i64::from(status.as_u16()),
             outcome: self.kind().as_str().into(),
             exit_code: self.exit_code(),
+            request_id: Some(request_id.to_string()),
         }
     }
 

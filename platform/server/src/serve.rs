@@ -189,6 +189,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics_elsewhere: args.metrics_listen.is_some(),
         },
         ready: AtomicBool::new(true),
+        followers: Default::default(),
     });
     for f in store.list_functions().await? {
         state.metrics.register_function(&f.name);

@@ -388,7 +388,7 @@ pub async fn rollback(
 }
 
 /// The `{name}` of an existing function, for a caller who may manage it.
-pub struct Existing(String);
+pub struct Existing(pub String);
 
 impl FromRequestParts<SharedState> for Existing {
     type Rejection = ApiError;
@@ -410,17 +410,6 @@ impl FromRequestParts<SharedState> for Existing {
 pub struct RecordQuery {
     limit: Option<i64>,
     since_ms: Option<i64>,
-}
-
-/// `GET /functions/{name}/logs?limit=N`: newest first.
-pub async fn logs(
-    State(state): State<SharedState>,
-    Existing(name): Existing,
-    Query(q): Query<RecordQuery>,
-) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let logs = state.store.recent_logs(&name, limit).await?;
-    Ok(Json(json!({ "logs": logs })).into_response())
 }
 
 /// `GET /functions/{name}/invocations?since_ms=T&limit=N`: recent invocation records, newest

@@ -66,9 +66,10 @@ async fn run(state: SharedState, call: Call, request: Request) -> Response {
     let response = answer(&outcome, call.cgi, sandbox, duration, &request_id);
     state.metrics.record(&call.name, &outcome, duration);
     let duration_us = duration.as_micros() as i64;
-    let record = outcome.record(&call.name, started_at, duration_us, response.status());
+    let status = response.status();
+    let record = outcome.record(&call.name, started_at, duration_us, status, &request_id);
     state.recorder.invocation(record);
-    record_logs(&state, &call.name, &outcome);
+    record_logs(&state, &call.name, &outcome, &request_id);
     if let Outcome::Faulted { error, .. } = &outcome {
         let detail = match error {
             flint_vmm::CallError::Fault(f) => format!("{f} {f:?}"),
@@ -183,10 +184,12 @@ fn answer(
 }
 
 /// The function's log records and the first lines of its stderr, into its logs.
-fn record_logs(state: &SharedState, name: &str, outcome: &Outcome) {
+fn record_logs(state: &SharedState, name: &str, outcome: &Outcome, request_id: &str) {
     let Outcome::Ran(inv) = outcome else { return };
     let at = now_ms();
     let line = |level: LogLevel, stream: LogStream, message: String| LogRecord {
+        id: 0,
+        request_id: Some(request_id.to_string()),
         function_name: name.to_string(),
         version: inv.version,
         at,

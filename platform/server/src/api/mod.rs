@@ -3,6 +3,7 @@
 //!
 //! - [`functions`]: deploy, list, show, delete, rollback, logs, invocation records;
 //!   [`config`]: config changes without a new module.
+//! - [`logs`]: log lines, paged or followed live (server-sent events).
 //! - [`invoke`]: `POST /functions/{name}/invoke` and CGI-style path routes ([`cgi`]).
 //! - [`meta`]: `/api/meta`, the labels and defaults clients show.
 //! - [`ops`]: `/metrics`, `/healthz`, `/readyz`, and the per-request HTTP metrics.
@@ -19,6 +20,7 @@ pub mod drain;
 pub mod error;
 pub mod functions;
 pub mod invoke;
+pub mod logs;
 pub mod meta;
 pub mod ops;
 pub mod tokens;
@@ -69,6 +71,8 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// False once shutdown has begun.
     pub ready: AtomicBool,
+    /// Log followers being served.
+    pub followers: logs::Followers,
 }
 
 /// Shared state handle.
@@ -93,7 +97,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/functions/{name}/rollback", post(functions::rollback))
         .route("/functions/{name}/config", patch(config::patch))
-        .route("/functions/{name}/logs", get(functions::logs))
+        .route("/functions/{name}/logs", get(logs::logs))
         .route("/functions/{name}/invocations", get(functions::invocations))
         .route(
             "/functions/{name}/invoke",

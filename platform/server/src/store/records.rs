@@ -22,6 +22,8 @@ pub struct InvocationRecord {
     pub outcome: String,
     /// The module's exit code, if it got that far.
     pub exit_code: Option<i64>,
+    /// The call's request id (`x-flint-request-id`).
+    pub request_id: Option<String>,
 }
 
 /// Where a log line came from: the `stream` of a [`LogRecord`].
@@ -49,6 +51,8 @@ impl LogStream {
 /// One log line of a function.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LogRecord {
+    /// Position in the function's log (0 before it is stored): `since` and SSE ids use it.
+    pub id: i64,
     /// The function.
     pub function_name: String,
     /// The version that wrote it.
@@ -61,6 +65,8 @@ pub struct LogRecord {
     pub stream: String,
     /// The text.
     pub message: String,
+    /// The request id of the call that logged it.
+    pub request_id: Option<String>,
 }
 
 impl Store {
@@ -70,8 +76,8 @@ impl Store {
         for r in batch {
             sqlx::query(
                 "INSERT INTO invocations \
-                 (function_name, version, started_at, duration_us, status, outcome, exit_code) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 (function_name, version, started_at, duration_us, status, outcome, exit_code, \
+                 request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&r.function_name)
             .bind(r.version)
@@ -80,6 +86,7 @@ impl Store {
             .bind(r.status)
             .bind(&r.outcome)
             .bind(r.exit_code)
+            .bind(&r.request_id)
             .execute(&mut *tx)
             .await?;
         }
@@ -92,8 +99,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for r in batch {
             sqlx::query(
-                "INSERT INTO logs (function_name, version, at, level, stream, message) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO logs \
+                 (function_name, version, at, level, stream, message, request_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&r.function_name)
             .bind(r.version)
@@ -101,6 +109,7 @@ impl Store {
             .bind(&r.level)
             .bind(&r.stream)
             .bind(&r.message)
+            .bind(&r.request_id)
             .execute(&mut *tx)
             .await?;
         }
@@ -116,8 +125,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<InvocationRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT function_name, version, started_at, duration_us, status, outcome, exit_code \
-             FROM invocations WHERE function_name = $1 AND started_at >= $2 \
+            "SELECT function_name, version, started_at, duration_us, status, outcome, exit_code, \
+             request_id FROM invocations WHERE function_name = $1 AND started_at >= $2 \
              ORDER BY id DESC LIMIT $3",
         )
         .bind(name)
@@ -135,35 +144,54 @@ impl Store {
                     status: r.try_get(4)?,
                     outcome: r.try_get(5)?,
                     exit_code: r.try_get(6)?,
+                    request_id: r.try_get(7)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
 
-    /// The newest `limit` log lines of `name`, newest first.
-    pub async fn recent_logs(&self, name: &str, limit: i64) -> Result<Vec<LogRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT function_name, version, at, level, stream, message FROM logs \
-             WHERE function_name = $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(name)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
+    /// Log lines of `name`, newest first: the newest `limit`, or with `after`, the oldest
+    /// `limit` lines after that id (so a follower pages forward without gaps).
+    pub async fn recent_logs(
+        &self,
+        name: &str,
+        limit: i64,
+        after: Option<i64>,
+    ) -> Result<Vec<LogRecord>, StoreError> {
+        let (order, after) = match after {
+            Some(a) => ("ASC", a),
+            None => ("DESC", -1),
+        };
+        let sql = format!(
+            "SELECT id, function_name, version, at, level, stream, message, request_id FROM logs \
+             WHERE function_name = $1 AND id > $2 ORDER BY id {order} LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(name)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut logs = rows
+            .iter()
             .map(|r| {
                 Ok(LogRecord {
-                    function_name: r.try_get(0)?,
-                    version: r.try_get(1)?,
-                    at: r.try_get(2)?,
-                    level: r.try_get(3)?,
-                    stream: r.try_get(4)?,
-                    message: r.try_get(5)?,
+                    id: r.try_get(0)?,
+                    function_name: r.try_get(1)?,
+                    version: r.try_get(2)?,
+                    at: r.try_get(3)?,
+                    level: r.try_get(4)?,
+                    stream: r.try_get(5)?,
+                    message: r.try_get(6)?,
+                    request_id: r.try_get(7)?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        if order == "ASC" {
+            logs.reverse();
+        }
+        Ok(logs)
     }
 
     /// Drops all but the newest `keep` invocations and log lines of `name`.
