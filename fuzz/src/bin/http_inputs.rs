@@ -21,7 +21,7 @@ fn main() {
                 let _ = flint_server::settings::validate_name(&String::from_utf8_lossy(bytes));
             }
             2 => {
-                let _ = flint_server::api::cgi::respond(bytes, true, false);
+                let _ = flint_server::api::cgi::respond(bytes, true);
             }
             _ => {
                 let _ =
