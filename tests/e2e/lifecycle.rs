@@ -324,3 +324,62 @@ pub fn live_logs_carry_request_ids(b: Backend) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `--log-format json` writes one JSON object per line, with an access-log line per request
+/// carrying its request id.
+pub fn host_logs_can_be_json(_: Backend) {
+    use std::io::{BufRead, Read};
+    let dir = std::env::temp_dir().join(format!("flint-json-logs-{}", std::process::id()));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flint"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .env("FLINT_ADMIN_TOKEN", "e2e-json-logs-token")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let url = std::io::BufReader::new(stdout)
+        .lines()
+        .find_map(|l| {
+            l.ok()?
+                .strip_prefix("flint listening on ")
+                .map(str::to_string)
+        })
+        .unwrap();
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{url}/healthz"))
+        .header("x-flint-request-id", "json-1")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _ = child.kill();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    let lines: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "flint::access" && l["path"] == "/healthz")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["level"], "INFO");
+}

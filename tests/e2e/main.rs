@@ -59,4 +59,5 @@ for_both_backends!(
     lifecycle::manifests_deploy_like_spin_toml,
     lifecycle::output_limits_tell_the_truth,
     lifecycle::live_logs_carry_request_ids,
+    lifecycle::host_logs_can_be_json,
 );

@@ -89,9 +89,22 @@ pub struct ServeArgs {
     /// Seconds a function must go unused before its extra idle sandboxes are freed (one stays).
     #[arg(long, env = "FLINT_IDLE_SANDBOX_TTL_S", default_value_t = 60)]
     pub idle_sandbox_ttl_s: u64,
+    /// Host log format: text, or json (one object per line, for log shippers). Either way
+    /// every HTTP request gets one access-log line at info (target `flint::access`).
+    #[arg(long, env = "FLINT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "FLINT_SHUTDOWN_GRACE_S", default_value_t = 30)]
     pub shutdown_grace_s: u64,
+}
+
+/// How the host logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The commands: the server's own, and the client commands that talk to a server.

@@ -3,16 +3,19 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use flint_server::cli::{Cli, Command};
+use flint_server::cli::{Cli, Command, LogFormat};
 use flint_server::{client, serve};
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -25,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            init_tracing();
+            init_tracing(args.log_format);
             runtime()?.block_on(serve::serve(args))
         }
         Command::Client(command) => client::run(command),

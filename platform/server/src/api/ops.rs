@@ -59,7 +59,8 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Counts every request by matched route pattern and status.
+/// Counts every request by matched route pattern and status, and writes its access-log line
+/// (target `flint::access`, at info): method, path, status, duration and request id.
 pub async fn count_requests(
     State(state): State<SharedState>,
     request: Request,
@@ -69,7 +70,23 @@ pub async fn count_requests(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "routed".to_string(), |p| p.as_str().to_string());
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
+    let request_id = response
+        .headers()
+        .get("x-flint-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info!(
+        target: "flint::access",
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        duration_us = started.elapsed().as_micros() as u64,
+        request_id,
+        "request"
+    );
     state
         .metrics
         .http_requests
