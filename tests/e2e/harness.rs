@@ -156,7 +156,7 @@ impl Server {
 
     /// Whether `needle` appears anywhere in the server's stored state: the bytes of every
     /// file in the data directory (the SQLite database and its journal), and for PostgreSQL
-    /// the text of every token row.
+    /// the token rows and the sealed secrets.
     pub fn store_contains(&self, needle: &str) -> bool {
         let in_files = std::fs::read_dir(&self.data_dir)
             .expect("data dir")
@@ -173,13 +173,15 @@ impl Server {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
             sqlx::query_scalar(
-                "SELECT COUNT(*) FROM api_tokens WHERE position($1 in \
-                 token_hash || id || name || scopes || coalesce(functions, '')) > 0",
+                "SELECT (SELECT COUNT(*) FROM api_tokens WHERE position($1 in \
+                 token_hash || id || name || scopes || coalesce(functions, '')) > 0) + \
+                 (SELECT COUNT(*) FROM secrets WHERE position(convert_to($1, 'UTF8') in \
+                 ciphertext) > 0 OR position($1 in name) > 0)",
             )
             .bind(needle)
             .fetch_one(&mut conn)
             .await
-            .expect("query tokens")
+            .expect("query tokens and secrets")
         });
         in_files || rows > 0
     }

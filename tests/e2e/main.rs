@@ -60,4 +60,5 @@ for_both_backends!(
     lifecycle::output_limits_tell_the_truth,
     lifecycle::live_logs_carry_request_ids,
     lifecycle::host_logs_can_be_json,
+    lifecycle::secrets_never_leave_the_server,
 );

@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// visible to every user in `ps`.
     #[arg(long, env = "FLINT_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// A file of secrets keys, one per line (64 hex digits), the first sealing; default
+    /// `FLINT_SECRETS_KEYS` (comma-separated), else `DATA_DIR/secrets.key` (created on first
+    /// start). Nodes sharing a database must share the keys.
+    #[arg(long, env = "FLINT_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
     /// Serve `/metrics` on this address instead (without a token, for a network only the
     /// scraper reaches); otherwise the API's `/metrics` needs a token with the `metrics` scope.
     #[arg(long, env = "FLINT_METRICS_LISTEN")]
@@ -210,6 +215,12 @@ pub enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// A function's secrets (values are never shown).
+    Secret {
+        /// What to do.
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
     /// Tokens and their scopes.
     Token {
         /// What to do.
@@ -249,6 +260,48 @@ pub struct ConfigFlags {
     /// Invocations running at once; more wait in a bounded queue.
     #[arg(long)]
     pub max_concurrency: Option<u32>,
+}
+
+/// Secret commands.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Sets a secret (the value from --value, else from stdin).
+    Set {
+        /// Function name.
+        function: String,
+        /// The environment variable it becomes.
+        name: String,
+        /// The value (prefer stdin: command lines show in `ps`).
+        #[arg(long)]
+        value: Option<String>,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Lists a function's secrets: names and update times.
+    List {
+        /// Function name.
+        function: String,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Deletes a secret.
+    Delete {
+        /// Function name.
+        function: String,
+        /// The secret's name.
+        name: String,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Seals every secret again under the first secrets key (after a rotation; admin).
+    Reseal {
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Token commands (they need an admin token).

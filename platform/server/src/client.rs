@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use std::path::PathBuf;
 
-use crate::cli::{ClientArgs, ClientCommand, ConfigFlags, TokenCommand};
+use crate::cli::{ClientArgs, ClientCommand, ConfigFlags, SecretCommand, TokenCommand};
 use crate::manifest::Manifest;
 
 fn request(c: &ClientArgs, method: reqwest::Method, path: &str) -> RequestBuilder {
@@ -144,6 +144,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ClientCommand::Token { command } => token(command),
+        ClientCommand::Secret { command } => secret(command),
     }
 }
 
@@ -296,6 +297,59 @@ fn logs(client: &ClientArgs, name: &str, limit: u32, follow: bool) -> anyhow::Re
         if let Some(data) = line?.strip_prefix("data:") {
             print_log(&serde_json::from_str(data.trim())?);
             std::io::stdout().flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// `flint secret set|list|delete|reseal`.
+fn secret(command: SecretCommand) -> anyhow::Result<()> {
+    match command {
+        SecretCommand::Set {
+            function,
+            name,
+            value,
+            client,
+        } => {
+            let value = match value {
+                Some(v) => v,
+                None => {
+                    let mut v = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut v)?;
+                    v.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let path = format!("/functions/{function}/secrets/{name}");
+            check(
+                request(&client, reqwest::Method::PUT, &path)
+                    .body(value)
+                    .send()?,
+            )?;
+            println!("set {name} of {function}");
+        }
+        SecretCommand::List { function, client } => {
+            let path = format!("/functions/{function}/secrets");
+            let v: Value = check(request(&client, reqwest::Method::GET, &path).send()?)?.json()?;
+            for s in v["secrets"].as_array().into_iter().flatten() {
+                println!(
+                    "{}\tupdated {}",
+                    s["name"].as_str().unwrap_or(""),
+                    s["updated_at"]
+                );
+            }
+        }
+        SecretCommand::Delete {
+            function,
+            name,
+            client,
+        } => {
+            let path = format!("/functions/{function}/secrets/{name}");
+            check(request(&client, reqwest::Method::DELETE, &path).send()?)?;
+            println!("deleted {name} of {function}");
+        }
+        SecretCommand::Reseal { client } => {
+            let r = request(&client, reqwest::Method::POST, "/secrets/reseal").send()?;
+            print_json(&check(r)?.json()?)?;
         }
     }
     Ok(())

@@ -22,6 +22,7 @@ pub mod outcome;
 pub mod recorder;
 pub mod routes;
 pub mod scheduler;
+pub mod secrets;
 pub mod serve;
 pub mod settings;
 pub mod slots;

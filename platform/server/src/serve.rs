@@ -174,6 +174,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits,
         vcpus,
     ));
+    let ring =
+        crate::secrets::KeyRing::load(args.secrets_key_file.as_deref(), &args.store.data_dir)
+            .context("load the secrets keys")?;
+    tracing::info!(key_id = ring.active_id(), "secrets key");
+    let vault = crate::secrets::Vault::new(ring);
     let (recorder, writer) = Recorder::spawn(store.clone(), metrics.records_dropped.clone());
     let state: SharedState = Arc::new(AppState {
         store: store.clone(),
@@ -190,6 +195,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ready: AtomicBool::new(true),
         followers: Default::default(),
+        vault,
     });
     for f in store.list_functions().await? {
         state.metrics.register_function(&f.name);

@@ -51,6 +51,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "/assets",
     "/dashboard",
     "/tokens",
+    "/secrets",
 ];
 
 /// The configuration of one function version, as users write it.
@@ -309,16 +310,19 @@ impl FunctionSettings {
     }
 
     /// The request for one call of `version` of `function`: stdin, `argv` (the function's name,
-    /// then the configured arguments) and the environment (configured, then Flint's, then
-    /// what the HTTP request adds, in that order, so the request cannot hide Flint's).
+    /// then the configured arguments) and the environment (configured, then the function's
+    /// secrets, then Flint's, then what the HTTP request adds, in that order, so the request
+    /// cannot hide Flint's).
     pub fn request(
         &self,
         function: &str,
         version: i64,
         stdin: Vec<u8>,
+        secrets: &[String],
         request_env: Vec<String>,
     ) -> flint_runtime::Request {
         let mut env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.extend(secrets.iter().cloned());
         env.push(format!("FLINT_FUNCTION={function}"));
         env.push(format!("FLINT_VERSION={version}"));
         env.extend(request_env);

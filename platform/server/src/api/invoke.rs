@@ -55,11 +55,15 @@ async fn run(state: SharedState, call: Call, request: Request) -> Response {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    let secrets = match state.vault.env_for(&state.store, &call.name).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let version = pool.version;
     let sandbox = pool.settings.response_sandbox;
     let request = pool
         .settings
-        .request(&call.name, version, stdin.to_vec(), call.env);
+        .request(&call.name, version, stdin.to_vec(), &secrets, call.env);
     let result = state.scheduler.invoke(pool, request).await;
     let outcome = Outcome::new(version, result);
     let duration = started.elapsed();

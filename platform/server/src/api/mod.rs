@@ -8,6 +8,7 @@
 //! - [`meta`]: `/api/meta`, the labels and defaults clients show.
 //! - [`ops`]: `/metrics`, `/healthz`, `/readyz`, and the per-request HTTP metrics.
 //! - [`error`]: the one error boundary ([`error::ApiError`]).
+//! - [`secrets`]: a function's secrets (names only ever shown).
 //! - [`auth`]: callers, tokens and their scopes; [`tokens`]: creating, listing, revoking them.
 //! - [`drain`]: early answers that do not cut clients off.
 //! - [`dashboard`]: the embedded web dashboard at `/`.
@@ -23,6 +24,7 @@ pub mod invoke;
 pub mod logs;
 pub mod meta;
 pub mod ops;
+pub mod secrets;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// False once shutdown has begun.
     pub ready: AtomicBool,
+    /// The secrets key ring and opened secrets.
+    pub vault: crate::secrets::Vault,
     /// Log followers being served.
     pub followers: logs::Followers,
 }
@@ -103,6 +107,12 @@ pub fn router(state: SharedState) -> Router {
             "/functions/{name}/invoke",
             post(invoke::invoke).layer(invoke_limit),
         )
+        .route("/functions/{name}/secrets", get(secrets::list))
+        .route(
+            "/functions/{name}/secrets/{secret}",
+            axum::routing::put(secrets::set).delete(secrets::delete),
+        )
+        .route("/secrets/reseal", post(secrets::reseal))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/api/meta", get(meta::meta))

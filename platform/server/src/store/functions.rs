@@ -228,10 +228,10 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Deletes `name`, its versions, records and key-value data. False if it did not exist.
+    /// Deletes `name`, its versions, records, key-value data and secrets. False if it did not exist.
     pub async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["function_versions", "invocations", "logs", "kv"] {
+        for table in ["function_versions", "invocations", "logs", "kv", "secrets"] {
             let sql = format!("DELETE FROM {table} WHERE function_name = $1");
             sqlx::query(&sql).bind(name).execute(&mut *tx).await?;
         }

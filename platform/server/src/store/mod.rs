@@ -10,6 +10,7 @@
 mod functions;
 mod kv;
 mod records;
+mod secrets;
 mod tokens;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,6 +21,7 @@ use sqlx::any::AnyPoolOptions;
 pub use functions::{FunctionSummary, StoredModule, VersionInfo};
 pub use kv::KvQuota;
 pub use records::{InvocationRecord, LogRecord, LogStream};
+pub use secrets::SecretInfo;
 pub use tokens::{NewToken, TokenRecord, TokenSource, hash_token};
 
 /// Why a store operation failed.
