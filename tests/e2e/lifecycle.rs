@@ -452,3 +452,72 @@ pub fn secrets_never_leave_the_server(b: Backend) {
     ok(s.cli(&["secret", "delete", "envy", "API_KEY"]));
     assert_eq!(call(&s, "API_KEY"), "(unset)\n");
 }
+
+/// A 90/10 split over 1,000 calls lands within statistical bounds, with the serving version in
+/// `x-flint-version` and in `flint_version_invocations_total`; sticky splits keep a request id
+/// on one version; the split shows in `GET /functions/{name}`; a rollback clears it.
+pub fn traffic_splits_between_versions(b: Backend) {
+    let s = Server::start(b);
+    for _ in 0..2 {
+        assert_eq!(
+            s.deploy("canary", &c_module("echo"), &json!({})).status(),
+            StatusCode::CREATED
+        );
+    }
+    ok(s.cli(&["traffic", "canary", "1=90", "2=10"]));
+    assert_eq!(
+        shown(&s, "canary")["traffic"]["weights"],
+        json!({"1": 90, "2": 10})
+    );
+    let mut twos = 0;
+    for _ in 0..1000 {
+        let r = s.invoke("canary", b"x");
+        assert_eq!(r.status(), StatusCode::OK);
+        twos += usize::from(r.headers()["x-flint-version"] == "2");
+    }
+    // Binomial(1000, 0.1): mean 100, sd 9.5; five sd either side.
+    assert!(
+        (52..=148).contains(&twos),
+        "{twos} of 1000 calls went to version 2"
+    );
+    let m = s.metrics();
+    let count = |v: i64| {
+        let series =
+            format!("flint_version_invocations_total{{function=\"canary\",version=\"{v}\"}}");
+        crate::harness::metric(&m, &series).unwrap_or(0.0) as usize
+    };
+    assert_eq!((count(1), count(2)), (1000 - twos, twos));
+    for bad in [
+        json!({"1": 90, "2": 20}),
+        json!({"7": 100}),
+        json!({"1": 100, "x": 0}),
+    ] {
+        let r = s
+            .req(Method::PUT, "/functions/canary/traffic")
+            .json(&bad)
+            .send()
+            .unwrap();
+        assert!(r.status().is_client_error(), "{bad}");
+    }
+    // Sticky: one request id, one version.
+    ok(s.cli(&["traffic", "canary", "1=50", "2=50", "--sticky"]));
+    let version_for = |id: &str| {
+        let r = s
+            .req(Method::POST, "/functions/canary/invoke")
+            .header("x-flint-request-id", id)
+            .send()
+            .unwrap();
+        r.headers()["x-flint-version"].to_str().unwrap().to_string()
+    };
+    for id in ["client-a", "client-b", "client-c"] {
+        let first = version_for(id);
+        assert!((0..10).all(|_| version_for(id) == first), "{id}");
+    }
+    // A rollback clears the split.
+    ok(s.cli(&["rollback", "canary", "1"]));
+    assert!(shown(&s, "canary")["traffic"].is_null());
+    assert!((0..20).all(|_| s.invoke("canary", b"x").headers()["x-flint-version"] == "1"));
+    ok(s.cli(&["traffic", "canary", "1=10", "2=90"]));
+    ok(s.cli(&["traffic", "canary", "--clear"]));
+    assert!((0..20).all(|_| s.invoke("canary", b"x").headers()["x-flint-version"] == "1"));
+}

@@ -61,4 +61,5 @@ for_both_backends!(
     lifecycle::live_logs_carry_request_ids,
     lifecycle::host_logs_can_be_json,
     lifecycle::secrets_never_leave_the_server,
+    lifecycle::traffic_splits_between_versions,
 );

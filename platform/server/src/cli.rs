@@ -215,6 +215,23 @@ pub enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Splits a function's calls between versions (canaries), or clears the split.
+    Traffic {
+        /// Function name.
+        name: String,
+        /// VERSION=WEIGHT pairs adding up to 100, e.g. 4=90 5=10.
+        #[arg(value_name = "VERSION=WEIGHT", required_unless_present = "clear")]
+        weights: Vec<String>,
+        /// Send each request id always to the same version.
+        #[arg(long)]
+        sticky: bool,
+        /// Back to the active version alone.
+        #[arg(long, conflicts_with = "weights")]
+        clear: bool,
+        /// Server.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// A function's secrets (values are never shown).
     Secret {
         /// What to do.

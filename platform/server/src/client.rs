@@ -144,6 +144,31 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ClientCommand::Token { command } => token(command),
+        ClientCommand::Traffic {
+            name,
+            weights,
+            sticky,
+            clear,
+            client,
+        } => {
+            let path = format!("/functions/{name}/traffic");
+            if clear {
+                check(request(&client, reqwest::Method::DELETE, &path).send()?)?;
+                println!("{name}: every call to the active version");
+                return Ok(());
+            }
+            let mut map = serde_json::Map::new();
+            for w in weights {
+                let (v, weight) = w.split_once('=').context("weights are VERSION=WEIGHT")?;
+                let weight: u32 = weight.parse().context("a weight is a whole number")?;
+                map.insert(v.to_string(), json!(weight));
+            }
+            let body = json!({ "weights": map, "sticky": sticky });
+            let r = request(&client, reqwest::Method::PUT, &path)
+                .json(&body)
+                .send()?;
+            print_json(&check(r)?.json()?)
+        }
         ClientCommand::Secret { command } => secret(command),
     }
 }

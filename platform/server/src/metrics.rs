@@ -62,6 +62,12 @@ pub struct Metrics {
     /// `flint_kv_rejections_total{function,reason}`: key-value calls answered with an error
     /// code (`too_large`, `quota_exceeded`, `store_error`).
     pub kv_rejections: IntCounterVec,
+    /// `flint_version_invocations_total{function,version}`: calls by the version that
+    /// served them (traffic splits).
+    pub version_invocations: IntCounterVec,
+    /// The versions each function has a `flint_version_invocations_total` series for.
+    versions_seen:
+        std::sync::Mutex<std::collections::HashMap<String, std::collections::BTreeSet<i64>>>,
 }
 
 /// Memory kinds, as the `kind` label of `flint_memory_bytes`.
@@ -178,6 +184,13 @@ impl Metrics {
             ),
             &["function", "reason"],
         ));
+        let version_invocations = must(IntCounterVec::new(
+            Opts::new(
+                "flint_version_invocations_total",
+                "Invocations by the function version that served them",
+            ),
+            &["function", "version"],
+        ));
         for k in MEMORY_KINDS {
             memory.with_label_values(&[k]);
         }
@@ -203,6 +216,8 @@ impl Metrics {
             cache_rejections,
             stack_cookie_violations,
             kv_rejections,
+            version_invocations,
+            versions_seen: Default::default(),
         };
         let r = &m.registry;
         must(r.register(Box::new(m.invocations.clone())));
@@ -222,6 +237,7 @@ impl Metrics {
         must(r.register(Box::new(m.cache_rejections.clone())));
         must(r.register(Box::new(m.stack_cookie_violations.clone())));
         must(r.register(Box::new(m.kv_rejections.clone())));
+        must(r.register(Box::new(m.version_invocations.clone())));
         m
     }
 
@@ -272,6 +288,12 @@ impl Metrics {
                 .kv_rejections
                 .remove_label_values(&[function, e.as_str()]);
         }
+        let seen = flint_vmm::sync::lock(&self.versions_seen).remove(function);
+        for v in seen.into_iter().flatten() {
+            let _ = self
+                .version_invocations
+                .remove_label_values(&[function, &v.to_string()]);
+        }
     }
 
     /// Counts one finished invocation of `function`: its outcome, its latency, and the guest
@@ -279,6 +301,14 @@ impl Metrics {
     pub fn record(&self, function: &str, outcome: &Outcome, duration: Duration) {
         self.invocations
             .with_label_values(&[function, outcome.kind().as_str()])
+            .inc();
+        let version = outcome.version();
+        flint_vmm::sync::lock(&self.versions_seen)
+            .entry(function.to_string())
+            .or_default()
+            .insert(version);
+        self.version_invocations
+            .with_label_values(&[function, &version.to_string()])
             .inc();
         self.invocation_duration
             .with_label_values(&[function])

@@ -249,6 +249,8 @@ pub struct Scheduler {
     budget: Arc<MemoryBudget>,
     limits: Limits,
     pools: RwLock<HashMap<String, Arc<Pool>>>,
+    /// Pools of versions other than the active one, for traffic splits.
+    others: RwLock<HashMap<(String, i64), Arc<Pool>>>,
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     slots: Arc<Slots>,
     vcpus: VcpuThreads,
@@ -275,6 +277,7 @@ impl Scheduler {
             slots: Slots::new(limits.max_total_concurrency, limits.queue_per_function * 4),
             limits,
             pools: RwLock::new(HashMap::new()),
+            others: RwLock::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
         }
     }
@@ -489,6 +492,49 @@ impl Scheduler {
     /// Stops serving `name` from this node's pools (it is reloaded on next use).
     pub fn evict(&self, name: &str) {
         write(&self.pools).remove(name);
+        self.forget_versions(name);
+    }
+
+    /// Drops the pools of `name`'s other versions (its traffic split ended).
+    pub fn forget_versions(&self, name: &str) {
+        self.keep_versions(name, &[]);
+    }
+
+    /// Drops the pools of `name`'s other versions except `keep` (those its split names).
+    pub fn keep_versions(&self, name: &str, keep: &[i64]) {
+        write(&self.others).retain(|(n, v), _| n != name || keep.contains(v));
+    }
+
+    /// The pool of `version` of `name` (a version a traffic split names), loading it from
+    /// the store if needed.
+    pub async fn version_pool(&self, name: &str, version: i64) -> Result<Arc<Pool>, Failure> {
+        let key = (name.to_string(), version);
+        let cached = || {
+            let active = self.loaded(name).filter(|p| p.version == version);
+            active.or_else(|| read(&self.others).get(&key).cloned())
+        };
+        if let Some(p) = cached() {
+            return Ok(p);
+        }
+        let gate = lock(&self.loading)
+            .entry(format!("{name}@{version}"))
+            .or_default()
+            .clone();
+        let _one_loader = gate.lock().await;
+        if let Some(p) = cached() {
+            return Ok(p);
+        }
+        let stored = self
+            .store
+            .version_module(name, version)
+            .await
+            .map_err(LoadError::Store)?
+            .ok_or_else(|| Failure::NotFound {
+                name: format!("{name} version {version}"),
+            })?;
+        let pool = self.build_pool(name, stored).await?;
+        write(&self.others).insert(key, pool.clone());
+        Ok(pool)
     }
 
     /// Forgets a deleted function: its pool goes, and calls still running on it stop updating
@@ -497,6 +543,13 @@ impl Scheduler {
         if let Some(pool) = write(&self.pools).remove(name) {
             pool.retire();
         }
+        let mut others = write(&self.others);
+        for ((n, _), pool) in others.iter() {
+            if n == name {
+                pool.retire();
+            }
+        }
+        others.retain(|(n, _), _| n != name);
     }
 
     /// The pool currently serving `name`, if loaded.

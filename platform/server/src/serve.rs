@@ -186,6 +186,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics,
         recorder,
         routes: Default::default(),
+        traffic: Default::default(),
         tokens: Default::default(),
         compiler,
         limits: HttpLimits {

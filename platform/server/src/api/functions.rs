@@ -206,15 +206,30 @@ pub async fn publish(
     }))
 }
 
-/// Rebuilds the route table from the active versions in the store.
+/// Rebuilds the route table and the traffic splits from the store; the pools of versions a
+/// split no longer names are dropped.
 pub async fn refresh_routes(state: &SharedState) -> Result<(), ApiError> {
     let mut routes = Vec::new();
+    let mut splits = std::collections::HashMap::new();
     for f in state.store.list_functions().await? {
         if let Some(s) = f.active.as_ref().and_then(|a| settings_of(&f.name, a)) {
             routes.extend(s.routes.into_iter().map(|r| (r, f.name.clone())));
         }
+        let split: Option<crate::traffic::TrafficSplit> = f
+            .traffic
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok());
+        let named: Vec<i64> = split
+            .iter()
+            .flat_map(|s| s.weights.keys().copied())
+            .collect();
+        state.scheduler.keep_versions(&f.name, &named);
+        if let Some(split) = split {
+            splits.insert(f.name.clone(), std::sync::Arc::new(split));
+        }
     }
     state.routes.replace(routes);
+    state.traffic.replace(splits);
     Ok(())
 }
 
@@ -265,6 +280,7 @@ async fn summary_json(state: &SharedState, f: &FunctionSummary) -> Result<Value,
         "public": settings.as_ref().map(|s| s.public),
         "routes": settings.as_ref().map(|s| &s.routes),
         "config": settings,
+        "traffic": f.traffic.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
         "created_at": f.created_at,
         "updated_at": f.updated_at,
         "last_hour": stats(&recent),

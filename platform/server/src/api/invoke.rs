@@ -55,6 +55,17 @@ async fn run(state: SharedState, call: Call, request: Request) -> Response {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    // A traffic split sends this call's share to another version.
+    let pool = match state.traffic.get(&call.name) {
+        Some(split) => match split.pick(&request_id) {
+            v if v == pool.version => pool,
+            v => match state.scheduler.version_pool(&call.name, v).await {
+                Ok(p) => p,
+                Err(f) => return ApiError::from(f).into_response(),
+            },
+        },
+        None => pool,
+    };
     let secrets = match state.vault.env_for(&state.store, &call.name).await {
         Ok(s) => s,
         Err(e) => return ApiError::from(e).into_response(),

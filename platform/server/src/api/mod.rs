@@ -3,6 +3,7 @@
 //!
 //! - [`functions`]: deploy, list, show, delete, rollback, logs, invocation records;
 //!   [`config`]: config changes without a new module.
+//! - [`traffic`]: traffic splits between versions.
 //! - [`logs`]: log lines, paged or followed live (server-sent events).
 //! - [`invoke`]: `POST /functions/{name}/invoke` and CGI-style path routes ([`cgi`]).
 //! - [`meta`]: `/api/meta`, the labels and defaults clients show.
@@ -26,6 +27,7 @@ pub mod meta;
 pub mod ops;
 pub mod secrets;
 pub mod tokens;
+pub mod traffic;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -65,6 +67,8 @@ pub struct AppState {
     pub recorder: Recorder,
     /// Path routes.
     pub routes: RouteTable,
+    /// Traffic splits.
+    pub traffic: crate::traffic::TrafficTable,
     /// Verified tokens.
     pub tokens: auth::TokenCache,
     /// Validates uploads.
@@ -101,6 +105,10 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/functions/{name}/rollback", post(functions::rollback))
         .route("/functions/{name}/config", patch(config::patch))
+        .route(
+            "/functions/{name}/traffic",
+            axum::routing::put(traffic::set).delete(traffic::clear),
+        )
         .route("/functions/{name}/logs", get(logs::logs))
         .route("/functions/{name}/invocations", get(functions::invocations))
         .route(

@@ -31,6 +31,8 @@ pub struct FunctionSummary {
     pub created_at: i64,
     /// When it last changed (Unix ms).
     pub updated_at: i64,
+    /// Its traffic split (JSON), if calls are split between versions.
+    pub traffic: Option<String>,
 }
 
 /// A version with its module bytes.
@@ -102,12 +104,15 @@ impl Store {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
             other => other?,
         };
-        sqlx::query("UPDATE functions SET active_version = $1, updated_at = $2 WHERE name = $3")
-            .bind(next)
-            .bind(now)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE functions SET active_version = $1, updated_at = $2, traffic = NULL \
+             WHERE name = $3",
+        )
+        .bind(next)
+        .bind(now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -124,7 +129,7 @@ impl Store {
             ""
         };
         let sql = format!(
-            "SELECT f.name, f.created_at, f.updated_at, {VERSION_COLUMNS} \
+            "SELECT f.name, f.created_at, f.updated_at, {VERSION_COLUMNS}, f.traffic \
              FROM functions f LEFT JOIN function_versions v \
              ON v.function_name = f.name AND v.version = f.active_version {filter} ORDER BY f.name"
         );
@@ -141,6 +146,7 @@ impl Store {
                     created_at: row.try_get(1)?,
                     updated_at: row.try_get(2)?,
                     active: version.map(|_| version_from(row, 3)).transpose()?,
+                    traffic: row.try_get(8)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -217,7 +223,8 @@ impl Store {
     /// Makes `version` of `name` active. False if that version does not exist.
     pub async fn set_active(&self, name: &str, version: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE functions SET active_version = $1, updated_at = $2 WHERE name = $3 \
+            "UPDATE functions SET active_version = $1, updated_at = $2, traffic = NULL \
+             WHERE name = $3 \
              AND EXISTS (SELECT 1 FROM function_versions WHERE function_name = $3 AND version = $1)",
         )
         .bind(version)
@@ -225,6 +232,19 @@ impl Store {
         .bind(name)
         .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets (or, with `None`, clears) the traffic split of `name`. False if there is no such
+    /// function.
+    pub async fn set_traffic(&self, name: &str, traffic: Option<&str>) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE functions SET traffic = $1, updated_at = $2 WHERE name = $3")
+                .bind(traffic)
+                .bind(now_ms())
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
