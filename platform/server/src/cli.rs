@@ -35,6 +35,25 @@ pub struct ClientArgs {
     /// A management token.
     #[arg(long, env = "FLINT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A PEM CA certificate to trust, for a server with a self-signed certificate.
+    #[arg(long, env = "FLINT_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Seconds to wait for an answer (default: for invoke, the function's timeout plus a
+    /// minute; for the rest, five minutes).
+    #[arg(long, env = "FLINT_TIMEOUT_S")]
+    pub timeout_s: Option<u64>,
+    /// What to print: text, or json (every command that prints data).
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// A client command's output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Lines for people.
+    Text,
+    /// JSON for scripts.
+    Json,
 }
 
 /// `flint serve` options.
@@ -117,6 +136,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Runs the server.
     Serve(ServeArgs),
+    /// Prints a shell completion script (e.g. `flint completions bash > /etc/bash_completion.d/flint`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// A command for a running server.
     #[command(flatten)]
     Client(ClientCommand),

@@ -31,6 +31,12 @@ fn main() -> anyhow::Result<()> {
             init_tracing(args.log_format);
             runtime()?.block_on(serve::serve(args))
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "flint", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Client(command) => client::run(command),
     }
 }
