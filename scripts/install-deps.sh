@@ -6,6 +6,7 @@ packages=(
   postgresql                                   # the production store, for the tests
   chromium chromium-driver                     # dashboard tests in headless Chromium
   prometheus                                   # promtool: lints /metrics and deploy/prometheus
+  openssl                                      # a self-signed certificate for the HTTPS tests
 )
 missing=()
 for p in "${packages[@]}"; do

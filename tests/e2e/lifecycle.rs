@@ -26,7 +26,9 @@ fn shown(s: &Server, name: &str) -> Value {
 
 /// A scratch directory with the echo module in it.
 fn workdir() -> (std::path::PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("flint-lifecycle-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("flint-lifecycle-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("out")).unwrap();
     std::fs::write(dir.join("out/echo.wasm"), c_module("echo")).unwrap();
@@ -520,4 +522,80 @@ pub fn traffic_splits_between_versions(b: Backend) {
     ok(s.cli(&["traffic", "canary", "1=10", "2=90"]));
     ok(s.cli(&["traffic", "canary", "--clear"]));
     assert!((0..20).all(|_| s.invoke("canary", b"x").headers()["x-flint-version"] == "1"));
+}
+
+/// `flint serve --tls-cert/--tls-key` serves HTTPS (a self-signed certificate made here with
+/// openssl), and the CLI talks to it with `--ca-cert`; a client that does not trust the
+/// certificate is refused, and a stalled handshake does not stop others.
+pub fn the_cli_talks_to_a_tls_server(b: Backend) {
+    let (dir, module) = workdir();
+    let (cert, key, ca) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("ca.pem"),
+    );
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("run openssl (scripts/install-deps.sh installs it)");
+        let err = String::from_utf8_lossy(&made.stderr);
+        assert!(made.status.success(), "{err}");
+    };
+    // A throwaway CA, and a certificate for 127.0.0.1 signed by it.
+    let (ca_subject, leaf_subject) = ("/CN=flint-test-ca", "/CN=localhost");
+    let new_key = ["-newkey", "rsa:2048", "-nodes"];
+    let ca_args = ["req", "-x509", "-days", "1", "-subj", ca_subject];
+    let ca_out = ["-keyout", "ca.key", "-out", "ca.pem"];
+    openssl(&[&ca_args[..], &new_key, &ca_out].concat());
+    let leaf_args = ["req", "-subj", leaf_subject];
+    let leaf_out = ["-keyout", "key.pem", "-out", "leaf.csr"];
+    openssl(&[&leaf_args[..], &new_key, &leaf_out].concat());
+    let ext = "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n";
+    std::fs::write(dir.join("leaf.ext"), ext).unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let s = Server::start_with(
+        b,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(s.url.starts_with("https://"), "{}", s.url);
+    // A connection that never handshakes.
+    let _stalled = std::net::TcpStream::connect(s.url.trim_start_matches("https://")).unwrap();
+    let ca = ca.to_str().unwrap();
+    ok(s.cli(&["deploy", "tls", &module, "--ca-cert", ca]));
+    assert_eq!(
+        ok(s.cli(&["invoke", "tls", "--data", "secure", "--ca-cert", ca])),
+        "secure"
+    );
+    let listed = ok(s.cli(&["list", "--ca-cert", ca, "--output", "json"]));
+    let v: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(v["functions"][0]["name"], "tls");
+    let untrusted = s.cli(&["list"]);
+    assert!(
+        !untrusted.status.success(),
+        "a client without the CA is refused"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -62,4 +62,5 @@ for_both_backends!(
     lifecycle::host_logs_can_be_json,
     lifecycle::secrets_never_leave_the_server,
     lifecycle::traffic_splits_between_versions,
+    lifecycle::the_cli_talks_to_a_tls_server,
 );

@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// Store location.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// A PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, env = "FLINT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "FLINT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// A file holding the admin token to make the one bootstrap token on start (replacing,
     /// and so revoking, the previous one). The token may also come from the environment
     /// variable `FLINT_ADMIN_TOKEN`; there is no flag for it, since command lines are

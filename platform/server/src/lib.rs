@@ -27,4 +27,5 @@ pub mod serve;
 pub mod settings;
 pub mod slots;
 pub mod store;
+pub mod tls;
 pub mod traffic;

@@ -123,6 +123,35 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Serves the API on `listener` until SIGTERM/Ctrl-C, then lets in-flight requests finish
+/// for up to `grace`.
+async fn serve_until_shutdown<L>(
+    listener: L,
+    state: SharedState,
+    grace: Duration,
+) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (draining_tx, mut draining_rx) = tokio::sync::watch::channel(false);
+    let st = state.clone();
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
+        st.ready.store(false, Ordering::SeqCst);
+        let _ = draining_tx.send(true);
+    });
+    tokio::select! {
+        r = server => r.context("serve HTTP")?,
+        _ = async {
+            let _ = draining_rx.wait_for(|d| *d).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("grace period over; stopping with requests still in flight"),
+    }
+    Ok(())
+}
+
 /// Runs the server until SIGTERM/Ctrl-C, then drains in-flight requests for the grace period.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Everything Flint writes (the database, the node key, the cache, the admin token) is
@@ -217,24 +246,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let router = api::metrics_router(state.clone());
         tokio::spawn(async move { axum::serve(metrics, router).await });
     }
-    println!("flint listening on http://{}", listener.local_addr()?);
-
-    let (draining_tx, mut draining_rx) = tokio::sync::watch::channel(false);
-    let st = state.clone();
-    let server =
-        axum::serve(listener, api::router(state.clone())).with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: no new connections, draining in-flight requests");
-            st.ready.store(false, Ordering::SeqCst);
-            let _ = draining_tx.send(true);
-        });
     let grace = Duration::from_secs(args.shutdown_grace_s);
-    tokio::select! {
-        r = server => r.context("serve HTTP")?,
-        _ = async {
-            let _ = draining_rx.wait_for(|d| *d).await;
-            tokio::time::sleep(grace).await;
-        } => tracing::warn!("grace period over; stopping with requests still in flight"),
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = crate::tls::server_config(cert, key).context("set up TLS")?;
+            let listener = crate::tls::TlsListener::new(listener, config)?;
+            let addr = axum::serve::Listener::local_addr(&listener)?;
+            println!("flint listening on https://{addr}");
+            serve_until_shutdown(listener, state.clone(), grace).await?;
+        }
+        _ => {
+            println!("flint listening on http://{}", listener.local_addr()?);
+            serve_until_shutdown(listener, state.clone(), grace).await?;
+        }
     }
     reconciler.abort();
     drop(state);
