@@ -15,7 +15,12 @@ if [ -z "${FLINT_TEST_DATABASE_URL:-}" ]; then
   as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi; }
   [ "$(id -u)" -eq 0 ] && chown postgres "$pgdir"
   as_pg "$pgbin/initdb -D $pgdir/data -A trust -U postgres >/dev/null"
-  as_pg "$pgbin/pg_ctl -D $pgdir/data -l $pgdir/log -w start -o \"-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=600 -c fsync=off\" >/dev/null"
+  # TLS on, with a throwaway self-signed certificate, so that sslmode=require is tested.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$pgdir/data/server.key" -out "$pgdir/data/server.crt" 2>/dev/null
+  chmod 600 "$pgdir/data/server.key"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$pgdir/data/server.key" "$pgdir/data/server.crt"
+  as_pg "$pgbin/pg_ctl -D $pgdir/data -l $pgdir/log -w start -o \"-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=600 -c fsync=off -c ssl=on\" >/dev/null"
   trap 'as_pg "$pgbin/pg_ctl -D $pgdir/data -m fast stop >/dev/null"; rm -rf "$pgdir"' EXIT
   export FLINT_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "PostgreSQL for the tests: $FLINT_TEST_DATABASE_URL"

@@ -80,7 +80,14 @@ impl Server {
 
     /// Starts a server with extra `flint serve` arguments.
     pub fn start_with(backend: Backend, extra_args: &[&str]) -> Self {
-        let database_url = (backend == Backend::Postgres).then(fresh_postgres_database);
+        Self::start_with_database(backend, extra_args, "")
+    }
+
+    /// Starts a server with extra arguments, and `params` (e.g. `?sslmode=require`) added to
+    /// the PostgreSQL URL.
+    pub fn start_with_database(backend: Backend, extra_args: &[&str], params: &str) -> Self {
+        let database_url =
+            (backend == Backend::Postgres).then(|| fresh_postgres_database() + params);
         let mut s = Self {
             child: None,
             url: String::new(),
@@ -152,6 +159,11 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The PostgreSQL URL the server uses, if it uses PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
     }
 
     /// Whether `needle` appears anywhere in the server's stored state: the bytes of every

@@ -599,3 +599,44 @@ pub fn the_cli_talks_to_a_tls_server(b: Backend) {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// With `?sslmode=require`, the store's connections to PostgreSQL are TLS (`scripts/test.sh`
+/// starts its server with `ssl=on`): the server runs, and PostgreSQL reports its sessions
+/// encrypted.
+pub fn postgres_over_tls() {
+    let s = Server::start_with_database(Backend::Postgres, &[], "?sslmode=require");
+    assert_eq!(
+        s.deploy("tls", &c_module("echo"), &json!({})).status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(s.invoke("tls", b"x").text().unwrap(), "x");
+    let url = s.database_url().unwrap().to_string();
+    let db = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (encrypted, plain): (i64, i64) = rt.block_on(async {
+        use sqlx::Connection;
+        let plain_url = url.split('?').next().unwrap().to_string();
+        let mut conn = sqlx::PgConnection::connect(&plain_url).await.unwrap();
+        sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE s.ssl), COUNT(*) FILTER (WHERE NOT s.ssl) \
+             FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+             WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+        )
+        .bind(&db)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    });
+    assert!(encrypted >= 1, "no encrypted session to {db}");
+    assert_eq!(plain, 0, "the server's sessions are all encrypted");
+}

@@ -64,3 +64,9 @@ for_both_backends!(
     lifecycle::traffic_splits_between_versions,
     lifecycle::the_cli_talks_to_a_tls_server,
 );
+
+/// PostgreSQL-only: the store over TLS.
+#[test]
+fn postgres_over_tls() {
+    lifecycle::postgres_over_tls();
+}
