@@ -17,9 +17,17 @@ export const state = {
   refreshTimer: null,
   /** The server's /api/meta document (labels, fault kinds, setting defaults and bounds). */
   meta: null,
+  /** The live log tail on screen (an AbortController), and the function it follows. */
+  tail: null,
+  tailing: null,
+  /** The config on screen, as the server sent it (the editor's patches are made against it). */
+  config: null,
 };
 
 export function stopRefresh() {
   clearInterval(state.refreshTimer);
   state.refreshTimer = null;
+  state.tail?.abort();
+  state.tail = null;
+  state.tailing = null;
 }

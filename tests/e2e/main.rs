@@ -44,6 +44,7 @@ for_both_backends!(
     memory::memory_per_function_and_after_faults,
     memory::memory_budget_evicts_and_refuses,
     dashboard::dashboard_in_a_real_browser,
+    dashboard::dashboard_day_two,
     security::snapshots_are_never_shared_between_functions,
     security::tampered_cache_files_are_detected_and_rebuilt,
     security::errors_carry_a_request_id_and_no_internals,

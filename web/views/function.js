@@ -1,9 +1,12 @@
-// One function: summary, invoke console, charts, faults, logs and versions, refreshed every 3 s.
+// One function: summary, invoke console, charts, faults and versions, refreshed every 3 s; a
+// live log tail (tail.js); config, secrets and traffic (manage.js).
 
 import { api, errorOf, fnPath, json } from "../api.js";
 import { bucketize, drawChart } from "../charts.js";
 import { $, cell, el, fmtBytes, fmtTime, fmtUs, guard, say, words } from "../dom.js";
 import { state } from "../state.js";
+import * as manage from "./manage.js";
+import * as tail from "./tail.js";
 
 const REFRESH_MS = 3000;
 
@@ -23,20 +26,6 @@ function renderFaults(faults) {
   ];
   const chips = shown.map(([kind, n]) => el("li", { textContent: `${kind}: ${n}`, className: n > 0 ? "hot" : "" }));
   $("#faults").replaceChildren(...chips);
-}
-
-function renderLogs(logs) {
-  const items = logs.map((l) =>
-    el(
-      "li",
-      { className: `level-${l.level}` },
-      el("time", { dateTime: new Date(l.at).toISOString(), textContent: new Date(l.at).toLocaleTimeString() }),
-      el("span", { className: "level", textContent: l.level }),
-      ` ${l.stream === "stderr" ? "[stderr] " : ""}${l.message}`,
-    ),
-  );
-  if (!items.length) items.push(el("li", { textContent: "No logs yet." }));
-  $("#logs").replaceChildren(...items);
 }
 
 function renderVersions(detail) {
@@ -60,10 +49,9 @@ function renderVersions(detail) {
 
 async function refresh(name) {
   const now = Date.now();
-  const [detail, inv, logs] = await Promise.all([
+  const [detail, inv] = await Promise.all([
     json("GET", fnPath(name)),
     json("GET", fnPath(name, `/invocations?since_ms=${now - 15 * 60_000}&limit=10000`)),
-    json("GET", fnPath(name, "/logs?limit=50")),
   ]);
   const ok = state.meta.outcome_ok;
   const buckets = bucketize(inv.invocations, now, (r) => r.outcome !== ok);
@@ -76,7 +64,6 @@ async function refresh(name) {
     { key: "errors", name: "errors", cls: "s3", bars: true, offset: 3 },
   ]);
   renderFaults(detail.faults ?? {});
-  renderLogs(logs.logs);
   $("#fn-summary").textContent = summary(detail);
   return detail;
 }
@@ -120,6 +107,7 @@ async function onDelete() {
 export function setup() {
   $("#invoke-form").addEventListener("submit", guard(onInvoke));
   $("#delete").addEventListener("click", guard(onDelete));
+  manage.setup(render);
 }
 
 export async function render(name) {
@@ -133,6 +121,11 @@ export async function render(name) {
     ...routes.map((r) => el("option", { value: r, textContent: r })),
   );
   renderVersions(detail);
+  await manage.render(detail);
+  if (state.tailing !== name) {
+    state.tailing = name;
+    tail.start(name);
+  }
   clearInterval(state.refreshTimer);
   state.refreshTimer = setInterval(guard(() => refresh(name)), REFRESH_MS);
 }

@@ -40,6 +40,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../../../web/views/function.js"),
         JS,
     ),
+    (
+        "views/manage.js",
+        include_str!("../../../../web/views/manage.js"),
+        JS,
+    ),
+    (
+        "views/tail.js",
+        include_str!("../../../../web/views/tail.js"),
+        JS,
+    ),
 ];
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
