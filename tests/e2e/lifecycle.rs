@@ -123,10 +123,13 @@ pub fn manifests_deploy_like_spin_toml(b: Backend) {
     std::fs::write(
         dir.join("flint.toml"),
         "name = \"site\"\nmodule = \"out/echo.wasm\"\npublic = true\nroutes = [\"/site\"]\n\
-         timeout_ms = 4000\n[env]\nGREETING = \"hi\"\n",
+         timeout_ms = 4000\nsecrets = [\"TOKEN_A\"]\n[env]\nGREETING = \"hi\"\n",
     )
     .unwrap();
-    ok(s.cli_in(&dir, &["deploy"]));
+    let out = s.cli_in(&dir, &["deploy"]);
+    assert!(out.status.success());
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert!(warned.contains("secret TOKEN_A is not set"), "{warned}");
     let c = shown(&s, "site")["config"].clone();
     assert_eq!(c["public"], true);
     assert_eq!(c["routes"], json!(["/site"]));

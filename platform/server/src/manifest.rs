@@ -7,11 +7,15 @@
 //! routes = ["/hello"]
 //! timeout_ms = 5000
 //!
+//! secrets = ["API_KEY"]   # set apart: flint secret set hello API_KEY
+//!
 //! [env]
 //! GREETING = "hi"
 //! ```
 //!
-//! Every key besides `name` and `module` is a config field (as in the deploy API's `config`
+//! `secrets` names the secrets the function expects (their values never go in a file:
+//! `flint deploy` says which are not set yet). Every other key besides `name` and `module`
+//! is a config field (as in the deploy API's `config`
 //! part); fields left out take their defaults, so the file is the whole config. The server
 //! validates the fields, with the same errors as any deploy.
 
@@ -26,6 +30,8 @@ pub struct Manifest {
     pub name: String,
     /// The module file, resolved against the manifest's directory.
     pub module: PathBuf,
+    /// The secrets the function expects (names).
+    pub secrets: Vec<String>,
     /// The config fields, as JSON.
     pub config: Map<String, Value>,
 }
@@ -105,9 +111,21 @@ impl Manifest {
             Some(Value::String(m)) => base.join(m),
             _ => return Err(invalid("`module` (a path) is required")),
         };
+        let secrets = match config.remove("secrets") {
+            None => Vec::new(),
+            Some(Value::Array(names)) => names
+                .into_iter()
+                .map(|n| match n {
+                    Value::String(s) => Ok(s),
+                    _ => Err(invalid("`secrets` is a list of names")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(invalid("`secrets` is a list of names")),
+        };
         Ok(Self {
             name,
             module,
+            secrets,
             config,
         })
     }
@@ -121,12 +139,14 @@ mod tests {
     fn name_and_module_come_out_and_the_rest_is_config() {
         let m = Manifest::parse(
             "name = \"hello\"\nmodule = \"out/hello.wasm\"\npublic = true\n\
-             routes = [\"/hello\"]\ntimeout_ms = 5000\n[env]\nGREETING = \"hi\"\n",
+             routes = [\"/hello\"]\ntimeout_ms = 5000\nsecrets = [\"API_KEY\"]\n\
+             [env]\nGREETING = \"hi\"\n",
             Path::new("/srv/app"),
         )
         .unwrap();
         assert_eq!(m.name, "hello");
         assert_eq!(m.module, Path::new("/srv/app/out/hello.wasm"));
+        assert_eq!(m.secrets, ["API_KEY"]);
         assert_eq!(
             Value::Object(m.config),
             serde_json::json!({"public": true, "routes": ["/hello"], "timeout_ms": 5000, "env": {"GREETING": "hi"}})

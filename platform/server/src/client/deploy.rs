@@ -66,9 +66,11 @@ pub fn deploy(
         (None, None, None) if default_manifest.exists() => Some(default_manifest),
         _ => None,
     };
+    let mut expected_secrets = Vec::new();
     let (name, file, config) = match manifest {
         Some(path) => {
             let m = Manifest::load(&path)?;
+            expected_secrets = m.secrets;
             let mut config = Value::Object(m.config);
             merge_patch(&mut config, &patch);
             (
@@ -102,6 +104,24 @@ pub fn deploy(
         None => r.body(module),
     };
     pretty(&api.send(r)?);
+    warn_missing_secrets(api, &name, &expected_secrets)
+}
+
+/// Says which of the secrets a manifest expects are not set for `name` yet.
+fn warn_missing_secrets(api: &Api, name: &str, expected: &[String]) -> anyhow::Result<()> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let v = api.send(api.request(Method::GET, &format!("/functions/{name}/secrets"))?)?;
+    let set: Vec<&str> = v["secrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    for missing in expected.iter().filter(|e| !set.contains(&e.as_str())) {
+        eprintln!("warning: secret {missing} is not set: flint secret set {name} {missing}");
+    }
     Ok(())
 }
 
