@@ -63,13 +63,8 @@ pub async fn patch(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &headers, Need::Manage(&name)).await?;
-    let patch: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("expected a JSON merge patch of the config: {e}"),
-        )
-    })?;
+    let patch: Value =
+        ApiError::parse_json(&body, "bad_request", "a JSON merge patch of the config")?;
     if !patch.is_object() {
         let message = "the patch must be a JSON object of config fields";
         return Err(ApiError::new(

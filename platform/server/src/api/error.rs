@@ -101,6 +101,21 @@ impl ApiError {
         }
     }
 
+    /// `body` as JSON of type `T`, or a 400 with `code` that says what was `expected`.
+    pub fn parse_json<T: serde::de::DeserializeOwned>(
+        body: &[u8],
+        code: &'static str,
+        expected: &str,
+    ) -> Result<T, Self> {
+        serde_json::from_slice(body).map_err(|e| {
+            Self::new(
+                StatusCode::BAD_REQUEST,
+                code,
+                format!("expected {expected}: {e}"),
+            )
+        })
+    }
+
     /// 413 for a body over a limit.
     pub fn too_large(what: &str, limit_bytes: u64) -> Self {
         Self::new(

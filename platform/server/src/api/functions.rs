@@ -366,13 +366,7 @@ pub async fn rollback(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &headers, Need::Manage(&name)).await?;
-    let body: RollbackBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("expected {{\"version\": N}}: {e}"),
-        )
-    })?;
+    let body: RollbackBody = ApiError::parse_json(&body, "bad_request", "{\"version\": N}")?;
     if state.store.get_function(&name).await?.is_none() {
         return Err(ApiError::function_not_found(&name));
     }

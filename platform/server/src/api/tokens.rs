@@ -103,8 +103,8 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &headers, Need::Tokens).await?;
-    let req: CreateToken = serde_json::from_slice(&body)
-        .map_err(|e| bad(format!("expected {{\"scopes\": [...], ...}}: {e}")))?;
+    let req: CreateToken =
+        ApiError::parse_json(&body, "invalid_token_request", "{\"scopes\": [...], ...}")?;
     req.validate()?;
     let secret = auth::new_token().map_err(|e| ApiError::internal("token randomness", &e))?;
     let scopes: Vec<&str> = req.scopes.iter().map(|s| s.as_str()).collect();

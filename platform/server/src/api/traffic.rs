@@ -21,7 +21,7 @@ fn bad(message: impl Into<String>) -> ApiError {
 
 /// The split a request body describes.
 fn parse(body: &[u8]) -> Result<TrafficSplit, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let v: Value = ApiError::parse_json(body, "invalid_traffic", "a JSON object")?;
     let v = if v.get("weights").is_some() {
         v
     } else {
