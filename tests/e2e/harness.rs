@@ -83,12 +83,25 @@ impl Server {
         Self::start_with_database(backend, extra_args, "")
     }
 
+    /// Starts a server on the PostgreSQL database `url` (not a fresh one).
+    pub fn start_on_database(url: &str, extra_args: &[&str]) -> Self {
+        let mut s = Self::unstarted(Some(url.to_string()), extra_args);
+        s.spawn();
+        s
+    }
+
     /// Starts a server with extra arguments, and `params` (e.g. `?sslmode=require`) added to
     /// the PostgreSQL URL.
     pub fn start_with_database(backend: Backend, extra_args: &[&str], params: &str) -> Self {
         let database_url =
             (backend == Backend::Postgres).then(|| fresh_postgres_database() + params);
-        let mut s = Self {
+        let mut s = Self::unstarted(database_url, extra_args);
+        s.spawn();
+        s
+    }
+
+    fn unstarted(database_url: Option<String>, extra_args: &[&str]) -> Self {
+        Self {
             child: None,
             url: String::new(),
             data_dir: scratch_dir(),
@@ -100,9 +113,7 @@ impl Server {
                 .expect("HTTP client"),
             admin_token: TOKEN.to_string(),
             metrics_url: None,
-        };
-        s.spawn();
-        s
+        }
     }
 
     fn spawn(&mut self) {

@@ -9,6 +9,7 @@ mod dashboard;
 mod harness;
 mod lifecycle;
 mod memory;
+mod outage;
 mod scenarios;
 mod security;
 mod tenant;
@@ -70,4 +71,10 @@ for_both_backends!(
 #[test]
 fn postgres_over_tls() {
     lifecycle::postgres_over_tls();
+}
+
+/// PostgreSQL-only: a store outage (a private server the test stops and starts).
+#[test]
+fn the_store_goes_down_and_comes_back() {
+    outage::the_store_goes_down_and_comes_back();
 }

@@ -28,6 +28,11 @@ use crate::store::{TokenRecord, now_ms};
 
 /// How long a verified token is trusted without asking the store again.
 pub const TRUST_FOR: Duration = Duration::from_secs(10);
+/// How long a token check waits for the store.
+const ASK_FOR: Duration = Duration::from_secs(1);
+/// How long a verified token stays trusted while the store cannot be asked (an outage must
+/// not lock callers out of warm functions).
+pub const TRUST_IN_OUTAGE_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -232,14 +237,30 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
         return Ok(Caller::Anonymous);
     };
     let hash = crate::store::hash_token(token);
-    let cached = lock(&state.tokens.verified)
-        .get(&hash)
+    let cached = lock(&state.tokens.verified).get(&hash).cloned();
+    let fresh = cached
+        .as_ref()
         .filter(|(_, at)| at.elapsed() < TRUST_FOR)
         .map(|(g, _)| g.clone());
-    let grant = match cached {
+    let grant = match fresh {
         Some(g) => g,
         None => {
-            let record = state.store.token_by_secret(token).await?;
+            // Asked with a short deadline: during an outage the stale grant below answers.
+            let asked = tokio::time::timeout(ASK_FOR, state.store.token_by_secret(token)).await;
+            let asked = asked.unwrap_or(Err(crate::store::StoreError::Query(
+                sqlx::Error::PoolTimedOut,
+            )));
+            let record = match asked {
+                Ok(r) => r,
+                Err(e) if e.unavailable() => {
+                    let stale = cached.filter(|(_, at)| at.elapsed() < TRUST_IN_OUTAGE_FOR);
+                    match stale {
+                        Some((g, _)) => return checked(g),
+                        None => return Err(e.into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            };
             let grant = record
                 .as_ref()
                 .and_then(Grant::from_record)
@@ -253,6 +274,11 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
             grant
         }
     };
+    checked(grant)
+}
+
+/// The caller of `grant`, unless it has expired.
+fn checked(grant: Arc<Grant>) -> Result<Caller, ApiError> {
     if grant.expired() {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -116,6 +116,18 @@ impl ApiError {
         })
     }
 
+    /// 503 `store_unavailable` with `Retry-After`: the database cannot be reached.
+    pub fn store_unavailable(cause: &StoreError) -> Self {
+        tracing::warn!(error = %error_chain(cause), "the store is unavailable");
+        let mut answer = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the database is unavailable; warm functions still answer, retry the rest",
+        );
+        answer.retry_after_s = Some(5);
+        answer
+    }
+
     /// 413 for a body over a limit.
     pub fn too_large(what: &str, limit_bytes: u64) -> Self {
         Self::new(
@@ -150,6 +162,7 @@ impl From<StoreError> for ApiError {
                 "conflict",
                 "a concurrent change to this function won; retry",
             ),
+            e if e.unavailable() => Self::store_unavailable(&e),
             other => Self::internal("database access", &other),
         }
     }
@@ -159,6 +172,7 @@ impl From<&LoadError> for ApiError {
     fn from(e: &LoadError) -> Self {
         match e {
             LoadError::MemoryExhausted => Self::memory_exhausted(),
+            LoadError::Store(e) if e.unavailable() => Self::store_unavailable(e),
             e => Self::internal("loading the function", e),
         }
     }

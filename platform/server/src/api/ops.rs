@@ -37,11 +37,17 @@ pub async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
-/// `GET /readyz`: ready for traffic (the database answers and shutdown has not begun).
+/// `GET /readyz`: ready for traffic: shutdown has not begun, and the node can serve, from
+/// the database or from the functions it has warm. Answers within about a second either
+/// way. A database outage alone does not take a node with warm functions out of its Service
+/// (every replica would go at once while each could still serve); it shows as
+/// `"database": false`.
 pub async fn readyz(State(state): State<SharedState>) -> Response {
     let accepting = state.ready.load(Ordering::SeqCst);
     let database = state.store.ping().await;
-    let status = if accepting && database {
+    let warm = state.scheduler.loaded_versions().len();
+    let ready = accepting && (database || warm > 0);
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -51,8 +57,9 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
         crate::store::Backend::Postgres => "postgres",
     };
     let body = json!({
-        "ready": accepting && database,
+        "ready": ready,
         "database": database,
+        "warm_functions": warm,
         "backend": backend,
         "accepting": accepting,
     });

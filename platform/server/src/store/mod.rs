@@ -44,6 +44,34 @@ pub enum StoreError {
     Conflict,
 }
 
+/// How long a call waits for a database connection before it gives up: while the database is
+/// down, calls that need it answer `503 store_unavailable` within about this long.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, out of connections),
+    /// as opposed to a query it refused.
+    pub fn unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect(_) => true,
+            StoreError::Query(e) => match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed => true,
+                // 57P0x: the server is shutting down or restarting; 08xxx: connection errors.
+                sqlx::Error::Database(d) => d
+                    .code()
+                    .is_some_and(|c| c.starts_with("57P0") || c.starts_with("08")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -86,7 +114,9 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let mut options = AnyPoolOptions::new().max_connections(16);
+        let mut options = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -113,9 +143,13 @@ impl Store {
         self.backend
     }
 
-    /// Whether the database answers.
+    /// Whether the database answers within a second.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(1), ping).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Closes every connection.

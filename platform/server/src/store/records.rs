@@ -70,10 +70,15 @@ pub struct LogRecord {
 }
 
 impl Store {
-    /// Appends invocation records.
-    pub async fn insert_invocations(&self, batch: &[InvocationRecord]) -> Result<(), StoreError> {
+    /// Writes `invocations` and `logs` in one transaction: all of them or none, so a batch
+    /// that failed can be written again without duplicates.
+    pub async fn insert_batch(
+        &self,
+        invocations: &[InvocationRecord],
+        logs: &[LogRecord],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for r in batch {
+        for r in invocations {
             sqlx::query(
                 "INSERT INTO invocations \
                  (function_name, version, started_at, duration_us, status, outcome, exit_code, \
@@ -90,14 +95,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Appends log records.
-    pub async fn insert_logs(&self, batch: &[LogRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for r in batch {
+        for r in logs {
             sqlx::query(
                 "INSERT INTO logs \
                  (function_name, version, at, level, stream, message, request_id) \
