@@ -78,3 +78,9 @@ fn postgres_over_tls() {
 fn the_store_goes_down_and_comes_back() {
     outage::the_store_goes_down_and_comes_back();
 }
+
+/// PostgreSQL-only: two nodes on one database.
+#[test]
+fn changes_reach_every_node_at_once() {
+    outage::changes_reach_every_node_at_once();
+}

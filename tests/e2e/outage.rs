@@ -203,3 +203,82 @@ pub fn the_store_goes_down_and_comes_back() {
     s.restart();
     assert_eq!(s.invoke("new", b"after").text().unwrap(), "after");
 }
+
+/// How long until `f` holds, polling every 10 ms (up to 10 s).
+fn time_until(mut f: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !f() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never happened"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    started.elapsed()
+}
+
+/// Two nodes on one PostgreSQL: deploys, rollbacks, config changes and deletes made through
+/// one reach the other in well under a second (LISTEN/NOTIFY; the 2 s poll is the backstop).
+pub fn changes_reach_every_node_at_once() {
+    let a = Server::start(crate::harness::Backend::Postgres);
+    let b = Server::start_on_database(a.database_url().unwrap(), &[]);
+    assert_eq!(
+        a.deploy("f", &c_module("echo"), &json!({})).status(),
+        StatusCode::CREATED
+    );
+    let version_on_b = || {
+        let r = b.invoke("f", b"x");
+        r.headers()
+            .get("x-flint-version")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(
+        version_on_b().as_deref(),
+        Some("1"),
+        "b loads f on its first call"
+    );
+    let mut lags = Vec::new();
+    // A deploy through a.
+    assert_eq!(
+        a.deploy("f", &c_module("echo"), &json!({})).status(),
+        StatusCode::CREATED
+    );
+    lags.push(time_until(|| version_on_b().as_deref() == Some("2")));
+    // A rollback through a.
+    let r = a
+        .req(Method::POST, "/functions/f/rollback")
+        .json(&json!({"version": 1}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    lags.push(time_until(|| version_on_b().as_deref() == Some("1")));
+    // A config change through b, seen by a.
+    let r = b
+        .req(Method::PATCH, "/functions/f/config")
+        .json(&json!({"public": true}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    lags.push(time_until(|| {
+        a.anonymous(Method::POST, "/functions/f/invoke")
+            .send()
+            .unwrap()
+            .status()
+            == StatusCode::OK
+    }));
+    // A delete through a.
+    assert_eq!(
+        a.req(Method::DELETE, "/functions/f")
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    lags.push(time_until(|| {
+        b.invoke("f", b"x").status() == StatusCode::NOT_FOUND
+    }));
+    eprintln!("changes reached the other node after {lags:?}");
+    for lag in lags {
+        assert!(lag < Duration::from_millis(800), "{lag:?}");
+    }
+}

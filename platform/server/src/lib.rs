@@ -27,5 +27,6 @@ pub mod serve;
 pub mod settings;
 pub mod slots;
 pub mod store;
+pub mod sync;
 pub mod tls;
 pub mod traffic;

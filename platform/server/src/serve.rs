@@ -16,9 +16,6 @@ use crate::recorder::Recorder;
 use crate::scheduler::{Limits, Scheduler};
 use crate::store::Store;
 
-/// How often a node checks the store for versions deployed or rolled back elsewhere.
-const RECONCILE_EVERY: Duration = Duration::from_secs(2);
-
 /// Opens the store named by `args` (creating the data directory for SQLite).
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     let url = match &args.database_url {
@@ -79,30 +76,6 @@ fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("create data directory {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("make {} private", dir.display()))
-}
-
-/// Keeps this node's pools and routes in line with the store (deploys, rollbacks and deletes
-/// made through other nodes), and frees idle sandboxes of quiet functions.
-async fn reconcile(state: SharedState, idle_ttl: Duration) {
-    let mut tick = tokio::time::interval(RECONCILE_EVERY);
-    loop {
-        tick.tick().await;
-        let Ok(functions) = state.store.list_functions().await else {
-            continue;
-        };
-        for (name, version) in state.scheduler.loaded_versions() {
-            let current = functions
-                .iter()
-                .find(|f| f.name == name)
-                .and_then(|f| f.active.as_ref().map(|a| a.version));
-            if current != Some(version) {
-                tracing::info!(function = %name, loaded = version, ?current, "version changed elsewhere");
-                state.scheduler.evict(&name);
-            }
-        }
-        let _ = api::functions::refresh_routes(&state).await;
-        state.scheduler.trim_idle(idle_ttl);
-    }
 }
 
 async fn shutdown_signal() {
@@ -234,7 +207,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("load routes: {}", e.message))?;
     let idle_ttl = Duration::from_secs(args.idle_sandbox_ttl_s);
-    let reconciler = tokio::spawn(reconcile(state.clone(), idle_ttl));
+    let postgres = (state.store.backend() == crate::store::Backend::Postgres)
+        .then(|| args.store.database_url.clone())
+        .flatten();
+    let reconciler = tokio::spawn(crate::sync::keep_in_step(state.clone(), postgres, idle_ttl));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;

@@ -33,6 +33,8 @@ pub struct FunctionSummary {
     pub updated_at: i64,
     /// Its traffic split (JSON), if calls are split between versions.
     pub traffic: Option<String>,
+    /// Raised by every change to the function.
+    pub revision: i64,
 }
 
 /// A version with its module bytes.
@@ -105,7 +107,8 @@ impl Store {
             other => other?,
         };
         sqlx::query(
-            "UPDATE functions SET active_version = $1, updated_at = $2, traffic = NULL \
+            "UPDATE functions SET active_version = $1, updated_at = $2, traffic = NULL, \
+             revision = revision + 1 \
              WHERE name = $3",
         )
         .bind(next)
@@ -114,6 +117,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.changed(name).await;
         Ok(next)
     }
 
@@ -129,7 +133,8 @@ impl Store {
             ""
         };
         let sql = format!(
-            "SELECT f.name, f.created_at, f.updated_at, {VERSION_COLUMNS}, f.traffic \
+            "SELECT f.name, f.created_at, f.updated_at, {VERSION_COLUMNS}, f.traffic, \
+             f.revision \
              FROM functions f LEFT JOIN function_versions v \
              ON v.function_name = f.name AND v.version = f.active_version {filter} ORDER BY f.name"
         );
@@ -147,6 +152,7 @@ impl Store {
                     updated_at: row.try_get(2)?,
                     active: version.map(|_| version_from(row, 3)).transpose()?,
                     traffic: row.try_get(8)?,
+                    revision: row.try_get(9)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -223,7 +229,8 @@ impl Store {
     /// Makes `version` of `name` active. False if that version does not exist.
     pub async fn set_active(&self, name: &str, version: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE functions SET active_version = $1, updated_at = $2, traffic = NULL \
+            "UPDATE functions SET active_version = $1, updated_at = $2, traffic = NULL, \
+             revision = revision + 1 \
              WHERE name = $3 \
              AND EXISTS (SELECT 1 FROM function_versions WHERE function_name = $3 AND version = $1)",
         )
@@ -232,19 +239,23 @@ impl Store {
         .bind(name)
         .execute(&self.pool)
         .await?;
+        self.changed(name).await;
         Ok(done.rows_affected() == 1)
     }
 
     /// Sets (or, with `None`, clears) the traffic split of `name`. False if there is no such
     /// function.
     pub async fn set_traffic(&self, name: &str, traffic: Option<&str>) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE functions SET traffic = $1, updated_at = $2 WHERE name = $3")
-                .bind(traffic)
-                .bind(now_ms())
-                .bind(name)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE functions SET traffic = $1, updated_at = $2, revision = revision + 1 \
+             WHERE name = $3",
+        )
+        .bind(traffic)
+        .bind(now_ms())
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        self.changed(name).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -260,6 +271,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.changed(name).await;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -152,6 +152,25 @@ impl Store {
         )
     }
 
+    /// The channel on which PostgreSQL announces changed functions (payload: the name).
+    pub const CHANGES: &'static str = "flint_changes";
+
+    /// Tells every node that `name` changed (PostgreSQL `NOTIFY`; nodes also poll, so a
+    /// notification that cannot be sent only delays the change there).
+    pub async fn changed(&self, name: &str) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(Self::CHANGES)
+            .bind(name)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(function = %name, error = %e, "could not announce a change");
+        }
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
