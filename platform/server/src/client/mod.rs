@@ -3,8 +3,8 @@
 //!
 //! [`Api`] is the one way they talk to the server: the base URL and token, a CA certificate
 //! to trust (`--ca-cert`, for a self-signed server), the request timeout (`--timeout-s`, else
-//! long enough for the call: see [`read::invoke`]) and the output format (`--output
-//! text|json`: every command that prints data prints JSON in `json` mode).
+//! long enough for the call: an invocation waits for the function's timeout) and the output
+//! format (`--output text|json`: every command that prints data prints JSON in `json` mode).
 
 mod admin;
 mod deploy;
