@@ -109,7 +109,7 @@ pub struct ArtifactCache {
     dir: PathBuf,
     compiler: Compiler,
     key: Arc<[u8; KEY_BYTES]>,
-    rejected: IntCounterVec,
+    metrics: CacheMetrics,
 }
 
 impl std::fmt::Debug for ArtifactCache {
@@ -120,14 +120,26 @@ impl std::fmt::Debug for ArtifactCache {
     }
 }
 
+/// What the cache counts.
+#[derive(Clone)]
+pub struct CacheMetrics {
+    /// Files whose seal did not hold, by [`CacheKind`] (`flint_cache_rejections_total`).
+    pub rejected: IntCounterVec,
+    /// Files that could not be written, by [`CacheKind`]: a full or read-only disk, after
+    /// which calls go on uncached (`flint_cache_write_failures_total`).
+    pub unwritable: IntCounterVec,
+    /// Compile times of cache misses (`flint_compile_duration_seconds`).
+    pub compile_duration: prometheus::HistogramVec,
+}
+
 impl ArtifactCache {
     /// A cache in `dir` (created if missing) for `compiler`, sealed with the key at `key_path`
-    /// (created if missing); rejected files count in `rejected`.
+    /// (created if missing), counting in `metrics`.
     pub fn new(
         dir: &Path,
         key_path: &Path,
         compiler: Compiler,
-        rejected: IntCounterVec,
+        metrics: CacheMetrics,
     ) -> Result<Self, CacheError> {
         std::fs::create_dir_all(dir).map_err(|source| CacheError::Write {
             path: dir.to_path_buf(),
@@ -137,7 +149,7 @@ impl ArtifactCache {
             dir: dir.to_path_buf(),
             compiler,
             key: Arc::new(node_key(key_path)?),
-            rejected,
+            metrics,
         })
     }
 
@@ -185,7 +197,10 @@ impl ArtifactCache {
         if authentic {
             return Some(bytes);
         }
-        self.rejected.with_label_values(&[kind.as_str()]).inc();
+        self.metrics
+            .rejected
+            .with_label_values(&[kind.as_str()])
+            .inc();
         tracing::warn!(path = %path.display(), kind = kind.as_str(), "a cache file failed its seal; rebuilding it");
         let _ = std::fs::remove_file(path);
         None
@@ -210,9 +225,15 @@ impl ArtifactCache {
                 fingerprint: self.compiler.fingerprint().to_string(),
             });
         }
+        let started = std::time::Instant::now();
         let artifact = self.compiler.compile(wasm, limits)?;
-        self.seal(CacheKind::Artifact, &path, &artifact.bytes)
-            .map_err(|source| CacheError::Write { path, source })?;
+        self.metrics
+            .compile_duration
+            .with_label_values::<&str>(&[])
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(e) = self.seal(CacheKind::Artifact, &path, &artifact.bytes) {
+            self.unwritable_file(CacheKind::Artifact, &path, &e);
+        }
         Ok(artifact)
     }
 
@@ -241,8 +262,17 @@ impl ArtifactCache {
     /// Seals `snapshot` to `path` (a failure is logged: the next start boots afresh).
     pub fn store_snapshot(&self, path: &Path, snapshot: &Snapshot) {
         if let Err(e) = self.seal(CacheKind::Snapshot, path, &snapshot.to_file_bytes()) {
-            tracing::warn!(path = %path.display(), error = %e, "could not cache the snapshot");
+            self.unwritable_file(CacheKind::Snapshot, path, &e);
         }
+    }
+
+    /// A file that could not be written: logged and counted; the caller goes on uncached.
+    fn unwritable_file(&self, kind: CacheKind, path: &Path, e: &std::io::Error) {
+        tracing::warn!(path = %path.display(), error = %e, "could not write a cache file; going on without it");
+        self.metrics
+            .unwritable
+            .with_label_values(&[kind.as_str()])
+            .inc();
     }
 
     /// Forgets the artefact of `sha256` (after it failed to load).
@@ -258,12 +288,16 @@ mod tests {
     fn cache(dir: &Path) -> (ArtifactCache, IntCounterVec) {
         let rejected = IntCounterVec::new(prometheus::Opts::new("r", "r"), &["kind"]).unwrap();
         let compiler = Compiler::new().unwrap();
-        let c = ArtifactCache::new(
-            &dir.join("a"),
-            &dir.join("node.key"),
-            compiler,
-            rejected.clone(),
-        );
+        let metrics = CacheMetrics {
+            rejected: rejected.clone(),
+            unwritable: IntCounterVec::new(prometheus::Opts::new("u", "u"), &["kind"]).unwrap(),
+            compile_duration: prometheus::HistogramVec::new(
+                prometheus::HistogramOpts::new("c", "c"),
+                &[],
+            )
+            .unwrap(),
+        };
+        let c = ArtifactCache::new(&dir.join("a"), &dir.join("node.key"), compiler, metrics);
         (c.unwrap(), rejected)
     }
 

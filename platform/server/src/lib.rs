@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod manifest;
 pub mod metrics;
+pub mod opsmetrics;
 pub mod outcome;
 pub mod recorder;
 pub mod routes;

@@ -40,7 +40,7 @@ pub struct Metrics {
     pub queue_wait: Histogram,
     /// `flint_deploys_total`.
     pub deploys: IntCounter,
-    /// `flint_http_requests_total{route,status}`.
+    /// `flint_http_requests_total{route,code}`.
     pub http_requests: IntCounterVec,
     /// `flint_records_dropped_total`: invocation records and logs not written (store too slow).
     pub records_dropped: IntCounter,
@@ -65,6 +65,9 @@ pub struct Metrics {
     /// `flint_version_invocations_total{function,version}`: calls by the version that
     /// served them (traffic splits).
     pub version_invocations: IntCounterVec,
+    /// The operator's metrics (build, process, cold starts, HTTP latency, store, traps and
+    /// sandbox faults apart).
+    pub ops: crate::opsmetrics::OpsMetrics,
     /// The versions each function has a `flint_version_invocations_total` series for.
     versions_seen:
         std::sync::Mutex<std::collections::HashMap<String, std::collections::BTreeSet<i64>>>,
@@ -84,6 +87,7 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();
+        let ops = crate::opsmetrics::OpsMetrics::register(&registry);
         let latency =
             |name: &str, help: &str| HistogramOpts::new(name, help).buckets(latency_buckets());
         let invocations = must(IntCounterVec::new(
@@ -130,9 +134,9 @@ impl Metrics {
         let http_requests = must(IntCounterVec::new(
             Opts::new(
                 "flint_http_requests_total",
-                "HTTP requests by route and status",
+                "HTTP requests by route and status code",
             ),
-            &["route", "status"],
+            &["route", "code"],
         ));
         let records_dropped = must(IntCounter::new(
             "flint_records_dropped_total",
@@ -217,6 +221,7 @@ impl Metrics {
             stack_cookie_violations,
             kv_rejections,
             version_invocations,
+            ops,
             versions_seen: Default::default(),
         };
         let r = &m.registry;
@@ -288,6 +293,21 @@ impl Metrics {
                 .kv_rejections
                 .remove_label_values(&[function, e.as_str()]);
         }
+        for kind in FaultLabel::all() {
+            let _ = self
+                .ops
+                .wasm_traps
+                .remove_label_values(&[function, kind.as_str()]);
+            let _ = self
+                .ops
+                .sandbox_faults
+                .remove_label_values(&[function, kind.as_str()]);
+        }
+        let _ = self.ops.cold_starts.remove_label_values(&[function]);
+        let _ = self
+            .ops
+            .cold_start_duration
+            .remove_label_values(&[function]);
         let seen = flint_vmm::sync::lock(&self.versions_seen).remove(function);
         for v in seen.into_iter().flatten() {
             let _ = self
@@ -317,6 +337,11 @@ impl Metrics {
             self.guest_faults
                 .with_label_values(&[function, fault.as_str()])
                 .inc();
+            let apart = match fault {
+                FaultLabel::Trap(_) => &self.ops.wasm_traps,
+                FaultLabel::Vm(_) | FaultLabel::GuestPanic => &self.ops.sandbox_faults,
+            };
+            apart.with_label_values(&[function, fault.as_str()]).inc();
             // A stack cookie overwritten is a stack overflow that got past the guard page.
             if let FaultLabel::Vm(FaultKind::StackGuard | FaultKind::StackCookie) = fault {
                 self.stack_guard_violations

@@ -590,6 +590,7 @@ impl Scheduler {
         if let Some(p) = self.loaded(name) {
             return Ok(p);
         }
+        let started = Instant::now();
         let stored = self
             .store
             .active_module(name)
@@ -600,6 +601,11 @@ impl Scheduler {
             })?;
         let pool = self.build_pool(name, stored).await?;
         self.install(pool.clone());
+        let ops = &self.metrics.ops;
+        ops.cold_starts.with_label_values(&[name]).inc();
+        ops.cold_start_duration
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
         Ok(pool)
     }
 

@@ -142,7 +142,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &args.store.data_dir.join("cache/artifacts"),
         &args.store.data_dir.join("node.key"),
         compiler.clone(),
-        metrics.cache_rejections.clone(),
+        crate::cache::CacheMetrics {
+            rejected: metrics.cache_rejections.clone(),
+            unwritable: metrics.ops.cache_write_failures.clone(),
+            compile_duration: metrics.ops.compile_duration.clone(),
+        },
     )
     .context("create the artefact cache")?;
     let limits = Limits {

@@ -80,7 +80,9 @@ async fn next_change(listener: &mut Option<PgListener>) -> bool {
 /// that are no longer active go (they reload on the next call), deleted functions go with
 /// their series, and the routes and splits are read again.
 async fn apply_changes(state: &SharedState, seen: &mut HashMap<String, i64>) {
-    let Ok(functions) = state.store.list_functions().await else {
+    let listed = state.store.list_functions().await;
+    state.metrics.ops.store_up.set(i64::from(listed.is_ok()));
+    let Ok(functions) = listed else {
         return;
     };
     let now: HashMap<String, i64> = functions

@@ -151,6 +151,21 @@ pub async fn deploy(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// `publish`, with refusals counted in `flint_deploy_failures_total{reason}`.
+pub async fn publish(
+    state: &SharedState,
+    name: &str,
+    module: Vec<u8>,
+    settings: FunctionSettings,
+) -> Result<Value, ApiError> {
+    let published = publish_version(state, name, module, settings).await;
+    if let Err(e) = &published {
+        let failures = &state.metrics.ops.deploy_failures;
+        failures.with_label_values(&[e.code]).inc();
+    }
+    published
+}
+
 /// The active version's settings of `name`, if it has one with readable settings.
 pub async fn active_settings(
     state: &SharedState,
@@ -163,7 +178,7 @@ pub async fn active_settings(
 /// Validates, compiles and boots `module` with `settings`, then stores it as the new active
 /// version of `name` and switches to it; nothing is stored if any step fails. The answer's
 /// JSON describes the version.
-pub async fn publish(
+async fn publish_version(
     state: &SharedState,
     name: &str,
     module: Vec<u8>,

@@ -45,6 +45,7 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(state): State<SharedState>) -> Response {
     let accepting = state.ready.load(Ordering::SeqCst);
     let database = state.store.ping().await;
+    state.metrics.ops.store_up.set(i64::from(database));
     let warm = state.scheduler.loaded_versions().len();
     let ready = accepting && (database || warm > 0);
     let status = if ready {
@@ -99,5 +100,11 @@ pub async fn count_requests(
         .http_requests
         .with_label_values(&[&route, response.status().as_str()])
         .inc();
+    state
+        .metrics
+        .ops
+        .http_duration
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
     response
 }
