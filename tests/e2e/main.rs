@@ -9,6 +9,7 @@ mod dashboard;
 mod harness;
 mod lifecycle;
 mod memory;
+mod observability;
 mod outage;
 mod scenarios;
 mod security;
@@ -65,6 +66,7 @@ for_both_backends!(
     lifecycle::secrets_never_leave_the_server,
     lifecycle::traffic_splits_between_versions,
     lifecycle::the_cli_talks_to_a_tls_server,
+    observability::dashboards_and_alerts_use_real_metrics,
 );
 
 /// PostgreSQL-only: the store over TLS.

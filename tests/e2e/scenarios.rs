@@ -271,9 +271,9 @@ pub fn metrics_count_invocations_with_fine_buckets(b: Backend) {
         m = s.metrics();
     }
     assert!(restored(&m).unwrap() >= 5.0, "{m}");
-    assert!(m.contains(
-        "flint_http_requests_total{code=\"200\",route=\"/functions/{name}/invoke\"} 5"
-    ));
+    assert!(
+        m.contains("flint_http_requests_total{code=\"200\",route=\"/functions/{name}/invoke\"} 5")
+    );
     assert!(m.contains("flint_queue_wait_seconds_bucket"));
     // Prometheus' own linter accepts the exposition.
     let lint = crate::harness::run_with_stdin("promtool", &["check", "metrics"], m.as_bytes());

@@ -129,7 +129,7 @@ pub struct CacheMetrics {
     /// which calls go on uncached (`flint_cache_write_failures_total`).
     pub unwritable: IntCounterVec,
     /// Compile times of cache misses (`flint_compile_duration_seconds`).
-    pub compile_duration: prometheus::HistogramVec,
+    pub compile_duration: prometheus::Histogram,
 }
 
 impl ArtifactCache {
@@ -229,7 +229,6 @@ impl ArtifactCache {
         let artifact = self.compiler.compile(wasm, limits)?;
         self.metrics
             .compile_duration
-            .with_label_values::<&str>(&[])
             .observe(started.elapsed().as_secs_f64());
         if let Err(e) = self.seal(CacheKind::Artifact, &path, &artifact.bytes) {
             self.unwritable_file(CacheKind::Artifact, &path, &e);
@@ -291,10 +290,9 @@ mod tests {
         let metrics = CacheMetrics {
             rejected: rejected.clone(),
             unwritable: IntCounterVec::new(prometheus::Opts::new("u", "u"), &["kind"]).unwrap(),
-            compile_duration: prometheus::HistogramVec::new(
-                prometheus::HistogramOpts::new("c", "c"),
-                &[],
-            )
+            compile_duration: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
+                "c", "c",
+            ))
             .unwrap(),
         };
         let c = ArtifactCache::new(&dir.join("a"), &dir.join("node.key"), compiler, metrics);

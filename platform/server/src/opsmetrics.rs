@@ -5,7 +5,7 @@
 //! signals).
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -27,7 +27,7 @@ pub struct OpsMetrics {
     /// `flint_cold_start_duration_seconds{function}`: loading a function on the call path.
     pub cold_start_duration: HistogramVec,
     /// `flint_compile_duration_seconds`: compiling a module (cache misses only).
-    pub compile_duration: HistogramVec,
+    pub compile_duration: Histogram,
     /// `flint_deploy_failures_total{reason}`: deploys refused, by error code.
     pub deploy_failures: IntCounterVec,
     /// `flint_http_request_duration_seconds{route}`.
@@ -81,6 +81,22 @@ impl OpsMetrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         )));
         let slow = SLOW_BUCKETS.to_vec();
+        let compile_duration = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "flint_compile_duration_seconds",
+                "Time to compile a module (cache misses)",
+            )
+            .buckets(slow.clone()),
+        ));
+        must(r.register(Box::new(compile_duration.clone())));
+        let cache_write_failures = counter(
+            "flint_cache_write_failures_total",
+            "Cache files that could not be written",
+            &["kind"],
+        );
+        for kind in crate::cache::CacheKind::ALL {
+            cache_write_failures.with_label_values(&[kind.as_str()]);
+        }
         Self {
             build_info,
             cold_starts: counter(
@@ -92,14 +108,9 @@ impl OpsMetrics {
                 "flint_cold_start_duration_seconds",
                 "Time to load a function on the call path",
                 &["function"],
-                slow.clone(),
-            ),
-            compile_duration: histogram(
-                "flint_compile_duration_seconds",
-                "Time to compile a module (cache misses)",
-                &[],
                 slow,
             ),
+            compile_duration,
             deploy_failures: counter(
                 "flint_deploy_failures_total",
                 "Deploys refused, by error code",
@@ -112,11 +123,7 @@ impl OpsMetrics {
                 crate::metrics::latency_buckets(),
             ),
             store_up,
-            cache_write_failures: counter(
-                "flint_cache_write_failures_total",
-                "Cache files that could not be written",
-                &["kind"],
-            ),
+            cache_write_failures,
             wasm_traps: counter(
                 "flint_wasm_traps_total",
                 "WebAssembly traps by function and trap",
