@@ -7,6 +7,7 @@ packages=(
   chromium chromium-driver                     # dashboard tests in headless Chromium
   prometheus                                   # promtool: lints /metrics and deploy/prometheus
   openssl                                      # a self-signed certificate for the HTTPS tests
+  haproxy wrk                                  # scripts/rolling-restart.sh: a real balancer, steady load
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -123,6 +123,11 @@ pub struct ServeArgs {
     /// every HTTP request gets one access-log line at info (target `flint::access`).
     #[arg(long, env = "FLINT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Seconds between SIGTERM and closing the listener: readiness turns false at once and
+    /// the node keeps serving meanwhile, so a load balancer (or Kubernetes) moves traffic
+    /// away before connections are refused.
+    #[arg(long, env = "FLINT_SHUTDOWN_DELAY_S", default_value_t = 0)]
+    pub shutdown_delay_s: u64,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "FLINT_SHUTDOWN_GRACE_S", default_value_t = 30)]
     pub shutdown_grace_s: u64,

@@ -96,12 +96,13 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Serves the API on `listener` until SIGTERM/Ctrl-C, then lets in-flight requests finish
-/// for up to `grace`.
+/// Serves the API on `listener` until SIGTERM/Ctrl-C; then reports not ready but keeps
+/// serving for `delay`, closes the listener, and lets in-flight requests finish for up to
+/// `grace`.
 async fn serve_until_shutdown<L>(
     listener: L,
     state: SharedState,
-    grace: Duration,
+    (delay, grace): (Duration, Duration),
 ) -> anyhow::Result<()>
 where
     L: axum::serve::Listener,
@@ -111,8 +112,12 @@ where
     let st = state.clone();
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down: no new connections, draining in-flight requests");
         st.ready.store(false, Ordering::SeqCst);
+        if !delay.is_zero() {
+            tracing::info!(?delay, "shutting down: not ready, still serving for the delay");
+            tokio::time::sleep(delay).await;
+        }
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
         let _ = draining_tx.send(true);
     });
     tokio::select! {
@@ -226,7 +231,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let router = api::metrics_router(state.clone());
         tokio::spawn(async move { axum::serve(metrics, router).await });
     }
-    let grace = Duration::from_secs(args.shutdown_grace_s);
+    let grace = (
+        Duration::from_secs(args.shutdown_delay_s),
+        Duration::from_secs(args.shutdown_grace_s),
+    );
     match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let config = crate::tls::server_config(cert, key).context("set up TLS")?;
