@@ -209,6 +209,14 @@ impl Server {
         in_files || rows > 0
     }
 
+    /// Kills the server with SIGKILL (a crash) and starts it again on the same store.
+    pub fn crash_and_restart(&mut self) {
+        let mut child = self.child.take().expect("server running");
+        let _ = child.kill();
+        let _ = child.wait();
+        self.spawn();
+    }
+
     /// The server's data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir

@@ -5,6 +5,7 @@
 //! need `FLINT_TEST_DATABASE_URL` and fail without it; `scripts/test.sh` provides one.
 
 mod browser;
+mod crash;
 mod dashboard;
 mod harness;
 mod lifecycle;
@@ -67,6 +68,8 @@ for_both_backends!(
     lifecycle::traffic_splits_between_versions,
     lifecycle::the_cli_talks_to_a_tls_server,
     observability::dashboards_and_alerts_use_real_metrics,
+    crash::sigkill_loses_nothing_stored,
+    crash::an_unwritable_cache_degrades_to_no_caching,
 );
 
 /// PostgreSQL-only: the store over TLS.

@@ -114,7 +114,10 @@ where
         shutdown_signal().await;
         st.ready.store(false, Ordering::SeqCst);
         if !delay.is_zero() {
-            tracing::info!(?delay, "shutting down: not ready, still serving for the delay");
+            tracing::info!(
+                ?delay,
+                "shutting down: not ready, still serving for the delay"
+            );
             tokio::time::sleep(delay).await;
         }
         tracing::info!("shutting down: no new connections, draining in-flight requests");
