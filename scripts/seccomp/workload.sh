@@ -5,7 +5,7 @@ set -u
 T=secret-token
 put() { curl -s -o /dev/null -w "%{http_code} " -X PUT -H "Authorization: Bearer $T" -F "module=@$2" -F "config=$3" $URL/functions/$1; }
 inv() { curl -s -o /dev/null -w "%{http_code} " -X POST -H "Authorization: Bearer $T" --data-binary "$2" $URL/functions/$1/invoke; }
-M=/tmp/flint-test-modules
+M=${MODULES:-/tmp/flint-test-modules}
 put hello $M/hello-*.wasm '{"env":{"NAME":"m"}}'
 put kv $M/kv-*.wasm '{}'
 put trap $M/trap-*.wasm '{}'

@@ -110,6 +110,7 @@ pub struct ArtifactCache {
     compiler: Compiler,
     key: Arc<[u8; KEY_BYTES]>,
     metrics: CacheMetrics,
+    max_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for ArtifactCache {
@@ -130,27 +131,35 @@ pub struct CacheMetrics {
     pub unwritable: IntCounterVec,
     /// Compile times of cache misses (`flint_compile_duration_seconds`).
     pub compile_duration: prometheus::Histogram,
+    /// Files evicted to stay within the size limit (`flint_cache_evictions_total`).
+    pub evicted: prometheus::IntCounter,
+    /// The cache's size after the last write (`flint_cache_bytes`).
+    pub bytes: prometheus::IntGauge,
 }
 
 impl ArtifactCache {
     /// A cache in `dir` (created if missing) for `compiler`, sealed with the key at `key_path`
-    /// (created if missing), counting in `metrics`.
+    /// (created if missing), counting in `metrics`, holding at most `max_bytes` if given.
     pub fn new(
         dir: &Path,
         key_path: &Path,
         compiler: Compiler,
         metrics: CacheMetrics,
+        max_bytes: Option<u64>,
     ) -> Result<Self, CacheError> {
         std::fs::create_dir_all(dir).map_err(|source| CacheError::Write {
             path: dir.to_path_buf(),
             source,
         })?;
-        Ok(Self {
+        let cache = Self {
             dir: dir.to_path_buf(),
             compiler,
             key: Arc::new(node_key(key_path)?),
             metrics,
-        })
+            max_bytes,
+        };
+        cache.enforce_limit();
+        Ok(cache)
     }
 
     fn mac(&self, kind: CacheKind, path: &Path, bytes: &[u8]) -> Hmac<Sha256> {
@@ -183,7 +192,46 @@ impl ArtifactCache {
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
+        if result.is_ok() {
+            self.enforce_limit();
+        }
         result
+    }
+
+    /// Reports the cache's size and, past its limit, deletes the least recently used files
+    /// until it fits (a file in use is in memory already; a deleted one is rebuilt when next
+    /// needed). This process's temporary files may be in flight and are left alone.
+    fn enforce_limit(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let ours = format!("tmp{}", std::process::id());
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let m = e.metadata().ok()?;
+                let path = e.path();
+                let in_flight = path.extension().is_some_and(|x| x == ours.as_str());
+                (m.is_file() && !in_flight).then_some((m.modified().ok()?, m.len(), path))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        if let Some(limit) = self.max_bytes {
+            files.sort();
+            for (_, size, path) in files {
+                if total <= limit {
+                    break;
+                }
+                if std::fs::remove_file(&path).is_ok() {
+                    total -= size;
+                    self.metrics.evicted.inc();
+                    tracing::debug!(path = %path.display(), "evicted from the cache");
+                }
+            }
+        }
+        self.metrics
+            .bytes
+            .set(i64::try_from(total).unwrap_or(i64::MAX));
     }
 
     /// The bytes sealed at `path`, or `None` if there is no file or its seal does not hold
@@ -195,6 +243,11 @@ impl ArtifactCache {
             self.mac(kind, path, &bytes).verify_slice(&tag).is_ok()
         };
         if authentic {
+            // Its time is its last use: the cache's size limit evicts the oldest first.
+            if self.max_bytes.is_some() {
+                let _ = std::fs::File::open(path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            }
             return Some(bytes);
         }
         self.metrics
@@ -285,6 +338,10 @@ mod tests {
     use super::*;
 
     fn cache(dir: &Path) -> (ArtifactCache, IntCounterVec) {
+        limited(dir, None)
+    }
+
+    fn limited(dir: &Path, max_bytes: Option<u64>) -> (ArtifactCache, IntCounterVec) {
         let rejected = IntCounterVec::new(prometheus::Opts::new("r", "r"), &["kind"]).unwrap();
         let compiler = Compiler::new().unwrap();
         let metrics = CacheMetrics {
@@ -294,8 +351,16 @@ mod tests {
                 "c", "c",
             ))
             .unwrap(),
+            evicted: prometheus::IntCounter::new("e", "e").unwrap(),
+            bytes: prometheus::IntGauge::new("b", "b").unwrap(),
         };
-        let c = ArtifactCache::new(&dir.join("a"), &dir.join("node.key"), compiler, metrics);
+        let c = ArtifactCache::new(
+            &dir.join("a"),
+            &dir.join("node.key"),
+            compiler,
+            metrics,
+            max_bytes,
+        );
         (c.unwrap(), rejected)
     }
 
@@ -341,6 +406,38 @@ mod tests {
         c.seal(CacheKind::Artifact, &path, b"code").unwrap();
         let (again, _) = cache(&dir);
         assert_eq!(again.open(CacheKind::Artifact, &path).unwrap(), b"code");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_size_limit_evicts_the_least_recently_used() {
+        let dir = std::env::temp_dir().join(format!("flint-cache-lru-{}", std::process::id()));
+        let (c, _) = limited(&dir, Some(3 * 1100));
+        let file = |n: u32| dir.join(format!("a/{n}.snap"));
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for n in 0..3 {
+            c.seal(CacheKind::Snapshot, &file(n), &[n as u8; 1000])
+                .unwrap();
+            // Distinct times, oldest first, as on a real node where writes are far apart.
+            let at = old + std::time::Duration::from_secs(u64::from(n));
+            std::fs::File::open(file(n))
+                .and_then(|f| f.set_modified(at))
+                .unwrap();
+        }
+        // Reading file 0 makes it the most recently used: file 1 is now the oldest.
+        assert!(c.open(CacheKind::Snapshot, &file(0)).is_some());
+        c.seal(CacheKind::Snapshot, &file(3), &[3; 1000]).unwrap();
+        assert!(!file(1).exists(), "the least recently used file is evicted");
+        for n in [0, 2, 3] {
+            assert!(file(n).exists(), "file {n} stays");
+        }
+        assert_eq!(c.metrics.evicted.get(), 1);
+        let on_disk: u64 = std::fs::read_dir(dir.join("a"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(on_disk <= 3 * 1100, "{on_disk} bytes on disk");
+        assert_eq!(c.metrics.bytes.get() as u64, on_disk);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -112,6 +112,11 @@ pub struct ServeArgs {
     /// are evicted; a call or deploy that still cannot fit gets a 503 `memory_exhausted`.
     #[arg(long, env = "FLINT_MEMORY_BUDGET", value_parser = crate::budget::parse_size)]
     pub memory_budget: Option<u64>,
+    /// Largest the node's cache of compiled artefacts and snapshots may grow (e.g. 4GiB;
+    /// default: unbounded). Past it the least recently used files are deleted (and rebuilt
+    /// when next needed); match it to the data volume's size (Kubernetes ephemeral storage).
+    #[arg(long, env = "FLINT_CACHE_MAX_BYTES", value_parser = crate::budget::parse_size)]
+    pub cache_max_bytes: Option<u64>,
     /// The seccomp allow-list on the threads that run guests: enforce (a forbidden system call
     /// kills the process) or off (only to measure or debug; never in production).
     #[arg(long, env = "FLINT_SECCOMP", default_value_t = SeccompPolicy::default())]

@@ -37,6 +37,10 @@ pub struct OpsMetrics {
     /// `flint_cache_write_failures_total{kind}`: cache files that could not be written (the
     /// call went on uncached).
     pub cache_write_failures: IntCounterVec,
+    /// `flint_cache_evictions_total`: cache files evicted to stay within `--cache-max-bytes`.
+    pub cache_evictions: prometheus::IntCounter,
+    /// `flint_cache_bytes`: the cache's size after its last write.
+    pub cache_bytes: IntGauge,
     /// `flint_wasm_traps_total{function,trap}`: WebAssembly traps (bugs in functions).
     pub wasm_traps: IntCounterVec,
     /// `flint_sandbox_faults_total{function,kind}`: sandbox faults and guest-runtime panics
@@ -124,6 +128,22 @@ impl OpsMetrics {
             ),
             store_up,
             cache_write_failures,
+            cache_evictions: {
+                let c = must(prometheus::IntCounter::new(
+                    "flint_cache_evictions_total",
+                    "Cache files evicted to stay within the cache's size limit",
+                ));
+                must(r.register(Box::new(c.clone())));
+                c
+            },
+            cache_bytes: {
+                let g = must(IntGauge::new(
+                    "flint_cache_bytes",
+                    "The cache's size after its last write",
+                ));
+                must(r.register(Box::new(g.clone())));
+                g
+            },
             wasm_traps: counter(
                 "flint_wasm_traps_total",
                 "WebAssembly traps by function and trap",

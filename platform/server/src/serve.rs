@@ -154,7 +154,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             rejected: metrics.cache_rejections.clone(),
             unwritable: metrics.ops.cache_write_failures.clone(),
             compile_duration: metrics.ops.compile_duration.clone(),
+            evicted: metrics.ops.cache_evictions.clone(),
+            bytes: metrics.ops.cache_bytes.clone(),
         },
+        args.cache_max_bytes,
     )
     .context("create the artefact cache")?;
     let limits = Limits {
