@@ -23,16 +23,18 @@ def check(rows, metrics_text):
     failures = []
     steady = rows[1:]  # round 1 is the warm-up
     first = steady[0]
-    pss = [r["pss_kib"] for r in steady]
-    growth = max(pss) - first["pss_kib"]
-    allowed = max(16 * 1024, first["pss_kib"] // 10)
-    if growth > allowed:
-        failures.append(f"PSS grew {growth} KiB after warm-up (allowed {allowed})")
+    half = len(steady) // 2
+    # Medians of the first and the second half: a leak moves both, one busy sample neither.
+    for key in ("pss_kib", "rss_kib"):
+        early = statistics.median(r[key] for r in steady[: max(half, 1)])
+        late = statistics.median(r[key] for r in steady[half:])
+        allowed = max(16 * 1024, early // 10)
+        if late - early > allowed:
+            failures.append(f"{key} grew from {early} to {late} KiB after warm-up (allowed {allowed})")
     for key, slack in (("fds", 16), ("threads", 8)):
         grew = max(r[key] for r in steady) - first[key]
         if grew > slack:
             failures.append(f"{key} grew by {grew} after warm-up (allowed {slack})")
-    half = len(steady) // 2
     for key in ("p50_ms", "p99_ms"):
         early = statistics.median(r[key] for r in steady[: max(half, 1)])
         late = statistics.median(r[key] for r in steady[half:])

@@ -72,8 +72,10 @@ latency_ms() {
 }
 sample() { # prints pss_kib,rss_kib,fds,threads,sandboxes
   local pss rss fds threads sandboxes
-  pss=$(awk '/^Pss:/ {print $2}' "/proc/$server/smaps_rollup")
-  rss=$(awk '/^Rss:/ {print $2}' "/proc/$server/smaps_rollup")
+  local rollup
+  rollup=$(cat "/proc/$server/smaps_rollup")
+  pss=$(awk '/^Pss:/ {print $2}' <<<"$rollup")
+  rss=$(awk '/^Rss:/ {print $2}' <<<"$rollup")
   fds=$(ls "/proc/$server/fd" | wc -l)
   threads=$(awk '/^Threads:/ {print $2}' "/proc/$server/status")
   sandboxes=$(curl -sf -H "Authorization: Bearer $token" "$base/metrics" |
@@ -88,6 +90,7 @@ for r in $(seq "$ROUNDS"); do
   requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out"); non2xx=${non2xx:-0}
   sockets=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' "$work/wrk.out"); sockets=${sockets:-0}
+  sleep 2 # the last calls finish and their sandboxes are restored before the sample
   line="$r,$((r * INTERVAL)),$requests,$non2xx,$sockets,$(latency_ms 50% "$work/wrk.out"),$(latency_ms 99% "$work/wrk.out"),$(sample)"
   echo "$line" >>"$csv"
   echo "$line"

@@ -98,3 +98,35 @@ pub fn an_unwritable_cache_degrades_to_no_caching(b: Backend) {
     std::fs::remove_file(&cache).unwrap();
     std::fs::rename(&aside, &cache).unwrap();
 }
+
+/// `--cache-max-bytes` keeps the cache within its limit (least recently used files go first)
+/// and an evicted function still answers, before and after a restart.
+pub fn the_cache_stays_within_its_limit(b: Backend) {
+    let limit: u64 = 768 << 10;
+    let mut s = Server::start_with(b, &["--cache-max-bytes", "768KiB"]);
+    let names = ["echo", "kv", "random", "clock", "args"];
+    for name in names {
+        assert_eq!(
+            s.deploy(name, &c_module(name), &json!({})).status(),
+            StatusCode::CREATED,
+            "{name}"
+        );
+    }
+    let cache = s.data_dir().join("cache/artifacts");
+    let on_disk = || -> u64 {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    assert!(on_disk() <= limit, "{} bytes in the cache", on_disk());
+    let m = s.metrics();
+    assert!(metric(&m, "flint_cache_evictions_total").unwrap() >= 1.0);
+    let reported = metric(&m, "flint_cache_bytes").unwrap();
+    assert!(reported > 0.0 && reported <= limit as f64, "{reported}");
+    s.restart();
+    for name in names {
+        assert_eq!(s.invoke(name, b"x").status(), StatusCode::OK, "{name}");
+    }
+    assert!(on_disk() <= limit, "{} bytes after the restart", on_disk());
+}

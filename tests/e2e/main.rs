@@ -70,6 +70,7 @@ for_both_backends!(
     observability::dashboards_and_alerts_use_real_metrics,
     crash::sigkill_loses_nothing_stored,
     crash::an_unwritable_cache_degrades_to_no_caching,
+    crash::the_cache_stays_within_its_limit,
 );
 
 /// PostgreSQL-only: the store over TLS.
