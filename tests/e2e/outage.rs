@@ -160,6 +160,7 @@ pub fn the_store_goes_down_and_comes_back() {
             "{method} {path}"
         );
         assert!(retry, "{method} {path}: Retry-After");
+        eprintln!("store down: {method} {path} -> {status} in {took:?}");
         assert!(
             took < Duration::from_millis(3500),
             "{method} {path} took {took:?}"
@@ -168,6 +169,7 @@ pub fn the_store_goes_down_and_comes_back() {
     let started = Instant::now();
     let deploy = s.deploy("new", &c_module("echo"), &json!({}));
     assert_eq!(deploy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    eprintln!("store down: deploy -> 503 in {:?}", started.elapsed());
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "deploy took {:?}",
@@ -181,12 +183,14 @@ pub fn the_store_goes_down_and_comes_back() {
         .json()
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
+    eprintln!("store down: /readyz in {:?}: {ready}", started.elapsed());
     assert_eq!(
         (ready["ready"].as_bool(), ready["database"].as_bool()),
         (Some(true), Some(false))
     );
 
     pg.up();
+    let back = Instant::now();
     eventually(|| {
         let r = s.req(Method::GET, "/functions").send().ok()?;
         (r.status() == StatusCode::OK).then_some(())
@@ -194,6 +198,10 @@ pub fn the_store_goes_down_and_comes_back() {
     // Every record of the outage is written once the store is back.
     let want = 5 + calls_in_outage;
     crate::harness::eventually(|| (invocation_count(&s, "warm") == want).then_some(()));
+    eprintln!(
+        "store back: the {calls_in_outage} buffered records written within {:?}",
+        back.elapsed()
+    );
     let m = s.metrics();
     assert_eq!(metric(&m, "flint_records_dropped_total"), Some(0.0));
     assert_eq!(
