@@ -7,6 +7,7 @@
 #
 #   scripts/rolling-restart.sh                 # 60 s of load, each node restarted twice
 #   DURATION=20 ROUNDS=1 scripts/rolling-restart.sh
+#   RETRY=0 DELAY=0 scripts/rolling-restart.sh  # a balancer that does not retry, no delay
 #
 # FLINT_BIN picks the binary (default target/debug/flint, built if missing).
 set -euo pipefail
@@ -14,6 +15,12 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-60}
 ROUNDS=${ROUNDS:-2}
 DELAY=${DELAY:-2}
+RETRY=${RETRY:-1}
+if [ "$RETRY" = 1 ]; then
+  retry=$'  retries 3\n  option redispatch\n  retry-on conn-failure empty-response'
+else
+  retry="  retries 0"
+fi
 BIN=${FLINT_BIN:-target/debug/flint}
 [ -x "$BIN" ] || cargo build -p flint-server
 command -v haproxy >/dev/null || { echo "haproxy is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
@@ -65,9 +72,7 @@ defaults
   timeout connect 1s
   timeout client 30s
   timeout server 30s
-  retries 3
-  option redispatch
-  retry-on conn-failure empty-response
+$retry
 frontend flint
   bind 127.0.0.1:$lb
   default_backend nodes
@@ -104,5 +109,5 @@ total=$(awk '/requests in/ {print $1}' "$work/wrk.out")
 non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out"); non2xx=${non2xx:-0}
 sockets=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' "$work/wrk.out"); sockets=${sockets:-0}
 failed=$(( non2xx + sockets ))
-echo "rolling restart: $total requests, $failed failed ($non2xx non-2xx, $sockets socket errors), $ROUNDS restart(s) of each of 2 nodes in ${DURATION}s"
+echo "rolling restart: $total requests, $failed failed ($non2xx non-2xx, $sockets socket errors), $ROUNDS restart(s) of each of 2 nodes in ${DURATION}s, delay ${DELAY}s, balancer retries $([ "$RETRY" = 1 ] && echo on || echo off)"
 [ "$failed" -eq 0 ]

@@ -59,6 +59,9 @@ def check(rows, metrics_text):
     return failures, seen
 
 
+LABELS = {"pss_kib": "PSS", "rss_kib": "RSS", "p50_ms": "p50", "p99_ms": "p99"}
+
+
 def chart(rows, series, title, unit, top):
     """One panel: a polyline per (key, colour, scale) in series, 600x150 at y offset top."""
     w, h, left = 600, 150, 60
@@ -75,7 +78,7 @@ def chart(rows, series, title, unit, top):
             f"{left + (r['round'] - xs[0]) * w / span:.1f},{top + h - r[key] * scale * h / hi:.1f}"
             for r in rows)
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<text x="{left + w + 8}" y="{top + 14 + 14 * i}" font-size="11" fill="{colour}">{key}</text>')
+        out.append(f'<text x="{left + w + 8}" y="{top + 14 + 14 * i}" font-size="11" fill="{colour}">{LABELS.get(key, key)}</text>')
     return out
 
 
@@ -87,7 +90,8 @@ def plot(rows, path):
     parts += chart(rows, [("fds", "#2ca02c", 1), ("threads", "#98df8a", 1), ("sandboxes", "#9467bd", 1)],
                    "Open fds, threads, sandboxes", "", 240)
     parts += chart(rows, [("p50_ms", "#ff7f0e", 1), ("p99_ms", "#d62728", 1)],
-                   f"Client latency per round (ms); rounds 1-{rows[-1]['round']}", "ms", 450)
+                   f"Client latency per round (ms); rounds 1-{rows[-1]['round']} of "
+                   f"{rows[0]['seconds']} s", "ms", 450)
     parts.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(parts) + "\n")

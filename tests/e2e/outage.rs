@@ -144,6 +144,10 @@ pub fn the_store_goes_down_and_comes_back() {
         ),
         (Method::POST, "/functions/cold/invoke", None),
     ];
+    // The first call may also wait for a token check (1 s) if the admin token's 10 s of trust
+    // ran out; its 503 tells the checks not to wait for the store meanwhile, so every later
+    // call answers within the store's own 2 s deadline.
+    let mut bound = Duration::from_millis(3500);
     for (method, path, body) in store_calls {
         let started = Instant::now();
         let mut r = s.req(method.clone(), path);
@@ -161,17 +165,15 @@ pub fn the_store_goes_down_and_comes_back() {
         );
         assert!(retry, "{method} {path}: Retry-After");
         eprintln!("store down: {method} {path} -> {status} in {took:?}");
-        assert!(
-            took < Duration::from_millis(3500),
-            "{method} {path} took {took:?}"
-        );
+        assert!(took < bound, "{method} {path} took {took:?}");
+        bound = Duration::from_millis(2800);
     }
     let started = Instant::now();
     let deploy = s.deploy("new", &c_module("echo"), &json!({}));
     assert_eq!(deploy.status(), StatusCode::SERVICE_UNAVAILABLE);
     eprintln!("store down: deploy -> 503 in {:?}", started.elapsed());
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < bound,
         "deploy took {:?}",
         started.elapsed()
     );

@@ -33,6 +33,10 @@ const ASK_FOR: Duration = Duration::from_secs(1);
 /// How long a verified token stays trusted while the store cannot be asked (an outage must
 /// not lock callers out of warm functions).
 pub const TRUST_IN_OUTAGE_FOR: Duration = Duration::from_secs(15 * 60);
+/// After a token check found the store unreachable, how long checks use the grants they
+/// have without asking again, so that during an outage a call that needs the store answers
+/// within the store's own deadline, not that plus [`ASK_FOR`].
+const REASK_AFTER: Duration = Duration::from_secs(5);
 
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -209,9 +213,17 @@ fn forbidden(need: Need<'_>) -> ApiError {
 #[derive(Debug, Default)]
 pub struct TokenCache {
     verified: Mutex<HashMap<String, (Arc<Grant>, Instant)>>,
+    /// When a check last found the store unreachable.
+    unreachable_at: Mutex<Option<Instant>>,
 }
 
 impl TokenCache {
+    /// Notes that the store could not be reached just now: for a few seconds, checks use
+    /// the grants they have instead of waiting for it.
+    pub fn store_unreachable(&self) {
+        *lock(&self.unreachable_at) = Some(Instant::now());
+    }
+
     /// Forgets the grant with public id `id` (after a revocation on this node).
     pub fn forget(&self, id: &str) {
         lock(&self.verified).retain(|_, (g, _)| g.id != id);
@@ -238,9 +250,15 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
     };
     let hash = crate::store::hash_token(token);
     let cached = lock(&state.tokens.verified).get(&hash).cloned();
+    let store_down = lock(&state.tokens.unreachable_at).is_some_and(|t| t.elapsed() < REASK_AFTER);
+    let trusted_for = if store_down {
+        TRUST_IN_OUTAGE_FOR
+    } else {
+        TRUST_FOR
+    };
     let fresh = cached
         .as_ref()
-        .filter(|(_, at)| at.elapsed() < TRUST_FOR)
+        .filter(|(_, at)| at.elapsed() < trusted_for)
         .map(|(g, _)| g.clone());
     let grant = match fresh {
         Some(g) => g,
@@ -253,6 +271,7 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
             let record = match asked {
                 Ok(r) => r,
                 Err(e) if e.unavailable() => {
+                    state.tokens.store_unreachable();
                     let stale = cached.filter(|(_, at)| at.elapsed() < TRUST_IN_OUTAGE_FOR);
                     match stale {
                         Some((g, _)) => return checked(g),

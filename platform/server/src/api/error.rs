@@ -139,8 +139,14 @@ impl ApiError {
     }
 }
 
+/// Marks an answer that found the store unreachable (a response extension), so the request
+/// middleware can tell the token checks not to wait for the store meanwhile.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreUnreachable;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let unreachable = self.code == "store_unavailable";
         let mut error = self.extra;
         error.insert("code".into(), json!(self.code));
         error.insert("message".into(), json!(self.message));
@@ -149,6 +155,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if unreachable {
+            response.extensions_mut().insert(StoreUnreachable);
         }
         response
     }

@@ -68,7 +68,8 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
 }
 
 /// Counts every request by matched route pattern and status, and writes its access-log line
-/// (target `flint::access`, at info): method, path, status, duration and request id.
+/// (target `flint::access`, at info): method, path, status, duration and request id. An
+/// answer that found the store unreachable tells the token checks (see `auth`).
 pub async fn count_requests(
     State(state): State<SharedState>,
     request: Request,
@@ -81,6 +82,13 @@ pub async fn count_requests(
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let started = std::time::Instant::now();
     let response = next.run(request).await;
+    if response
+        .extensions()
+        .get::<super::error::StoreUnreachable>()
+        .is_some()
+    {
+        state.tokens.store_unreachable();
+    }
     let request_id = response
         .headers()
         .get("x-flint-request-id")
