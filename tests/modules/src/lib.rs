@@ -32,7 +32,11 @@ pub fn c_module(name: &str) -> Vec<u8> {
     std::fs::create_dir_all(&dir).expect("create the module cache directory");
     let out = dir.join(format!("{name}-{hash}.wasm"));
     if !out.exists() {
-        let tmp = dir.join(format!("{name}-{hash}.{}.tmp", std::process::id()));
+        // Unique per process and call: tests in one process compile the same module at
+        // once, and each must rename its own file into place.
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!("{name}-{hash}.{}-{call}.tmp", std::process::id()));
         let status = Command::new("clang")
             .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wl,--strip-all"])
             .arg(&src)
