@@ -91,7 +91,7 @@ cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = "rolling"
 LUA
-wrk -t2 -c8 -d"${DURATION}s" -s "$work/post.lua" "http://127.0.0.1:$lb/functions/hello/invoke" >"$work/wrk.out" &
+wrk -t2 -c8 -d"${DURATION}s" --timeout 5s -s "$work/post.lua" "http://127.0.0.1:$lb/functions/hello/invoke" >"$work/wrk.out" &
 load=$!
 gap=$(( DURATION / (2 * ROUNDS + 1) ))
 for _ in $(seq "$ROUNDS"); do

@@ -86,7 +86,7 @@ sample() { # prints pss_kib,rss_kib,fds,threads,sandboxes
 csv="$OUT/soak.csv"
 echo "round,seconds,requests,non2xx,socket_errors,p50_ms,p99_ms,pss_kib,rss_kib,fds,threads,sandboxes" >"$csv"
 for r in $(seq "$ROUNDS"); do
-  wrk -t2 -c8 -d"${INTERVAL}s" --latency -s "$work/mix.lua" "$base" >"$work/wrk.out"
+  wrk -t2 -c8 -d"${INTERVAL}s" --timeout 10s --latency -s "$work/mix.lua" "$base" >"$work/wrk.out"
   requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out"); non2xx=${non2xx:-0}
   sockets=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' "$work/wrk.out"); sockets=${sockets:-0}
