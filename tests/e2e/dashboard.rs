@@ -150,12 +150,7 @@ pub fn dashboard_day_two(b: Backend) {
     edit("timeout_ms", "4000");
     br.click("#config-save");
     br.wait_text("#fn-summary", "Version 3");
-    let v: serde_json::Value = s
-        .req(reqwest::Method::GET, "/functions/app")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v: serde_json::Value = s.get_json("/functions/app");
     assert_eq!(v["config"]["timeout_ms"], 4000);
     br.eval("document.getElementById('config-title').scrollIntoView()");
     shot(&br, b, "config-editor");
@@ -178,12 +173,7 @@ pub fn dashboard_day_two(b: Backend) {
     br.type_into("#traffic-weights", "2=50,3=50");
     br.click("#traffic-form button[type=submit]");
     br.wait_text("#traffic-now", "version 3: 50%");
-    let v: serde_json::Value = s
-        .req(reqwest::Method::GET, "/functions/app")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v: serde_json::Value = s.get_json("/functions/app");
     assert_eq!(v["traffic"]["weights"], json!({"2": 50, "3": 50}));
     br.eval("document.getElementById('traffic-title').scrollIntoView()");
     shot(&br, b, "traffic");

@@ -266,6 +266,15 @@ impl Server {
         self.anonymous(method, path).bearer_auth(&self.admin_token)
     }
 
+    /// The JSON answer to an admin `GET path` (panics if it is not JSON).
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        self.req(reqwest::Method::GET, path)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .json()
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+    }
+
     /// Deploys `wasm` as `name` with `config` (JSON); returns the response.
     pub fn deploy(
         &self,

@@ -16,14 +16,6 @@ fn ok(out: std::process::Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn shown(s: &Server, name: &str) -> Value {
-    s.req(Method::GET, &format!("/functions/{name}"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
 /// A scratch directory with the echo module in it.
 fn workdir() -> (std::path::PathBuf, String) {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -63,14 +55,14 @@ pub fn config_survives_redeploys(b: Backend) {
     assert_eq!(r.text().unwrap(), "hi");
 
     ok(s.cli(&["deploy", "app", &module]));
-    assert_eq!(shown(&s, "app")["config"]["public"], true);
+    assert_eq!(s.get_json("/functions/app")["config"]["public"], true);
     ok(s.cli(&["deploy", "app", &module, "--env", "B=2"]));
-    let c = shown(&s, "app")["config"].clone();
+    let c = s.get_json("/functions/app")["config"].clone();
     assert_eq!(
         (c["env"].clone(), c["timeout_ms"].clone()),
         (json!({"A": "1", "B": "2"}), json!(3000))
     );
-    assert_eq!(shown(&s, "app")["version"], 4);
+    assert_eq!(s.get_json("/functions/app")["version"], 4);
 
     let r = s
         .req(Method::PATCH, "/functions/app/config")
@@ -78,7 +70,7 @@ pub fn config_survives_redeploys(b: Backend) {
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let v = shown(&s, "app");
+    let v = s.get_json("/functions/app");
     assert_eq!(v["version"], 5);
     assert_eq!(v["config"]["env"], json!({"B": "2"}));
     assert_eq!(v["config"]["timeout_ms"], 5000);
@@ -99,11 +91,11 @@ pub fn config_survives_redeploys(b: Backend) {
 
     ok(s.cli(&["rollback", "app", "4"]));
     assert_eq!(
-        shown(&s, "app")["config"]["env"],
+        s.get_json("/functions/app")["config"]["env"],
         json!({"A": "1", "B": "2"})
     );
     ok(s.cli(&["config", "app", "--private", "--unset-env", "B"]));
-    let c = shown(&s, "app")["config"].clone();
+    let c = s.get_json("/functions/app")["config"].clone();
     assert_eq!(
         (c["public"].clone(), c["env"].clone()),
         (json!(false), json!({"A": "1"}))
@@ -130,7 +122,7 @@ pub fn manifests_deploy_like_spin_toml(b: Backend) {
     assert!(out.status.success());
     let warned = String::from_utf8_lossy(&out.stderr);
     assert!(warned.contains("secret TOKEN_A is not set"), "{warned}");
-    let c = shown(&s, "site")["config"].clone();
+    let c = s.get_json("/functions/site")["config"].clone();
     assert_eq!(c["public"], true);
     assert_eq!(c["routes"], json!(["/site"]));
     assert_eq!(c["env"], json!({"GREETING": "hi"}));
@@ -146,7 +138,7 @@ pub fn manifests_deploy_like_spin_toml(b: Backend) {
         "--timeout-ms",
         "2000",
     ]));
-    assert_eq!(shown(&s, "site")["config"]["timeout_ms"], 2000);
+    assert_eq!(s.get_json("/functions/site")["config"]["timeout_ms"], 2000);
     // A field the server does not know is the server's 400.
     std::fs::write(
         dir.join("bad.toml"),
@@ -198,12 +190,7 @@ pub fn output_limits_tell_the_truth(b: Backend) {
     assert_eq!(s.invoke("noisy", b"150 10").text().unwrap(), "done\n");
     assert_eq!(s.invoke("noisy", b"60 2000").text().unwrap(), "done\n");
     let logs: Value = crate::harness::eventually(|| {
-        let v: Value = s
-            .req(Method::GET, "/functions/noisy/logs?limit=1000")
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let v: Value = s.get_json("/functions/noisy/logs?limit=1000");
         let n = v["logs"]
             .as_array()
             .unwrap()
@@ -240,34 +227,19 @@ pub fn live_logs_carry_request_ids(b: Backend) {
         .unwrap();
     assert_eq!(r.headers()["x-flint-request-id"], "req-abc");
     let first: Value = crate::harness::eventually(|| {
-        let v: Value = s
-            .req(Method::GET, "/functions/kv/logs")
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let v: Value = s.get_json("/functions/kv/logs");
         (!v["logs"].as_array().unwrap().is_empty()).then_some(v)
     });
     let line = &first["logs"][0];
     assert_eq!(line["request_id"], "req-abc");
     assert_eq!(line["message"], "visit number 1");
     let records: Value = crate::harness::eventually(|| {
-        let v: Value = s
-            .req(Method::GET, "/functions/kv/invocations")
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let v: Value = s.get_json("/functions/kv/invocations");
         (!v["invocations"].as_array().unwrap().is_empty()).then_some(v)
     });
     assert_eq!(records["invocations"][0]["request_id"], "req-abc");
     let since = line["id"].as_i64().unwrap();
-    let later: Value = s
-        .req(Method::GET, &format!("/functions/kv/logs?since={since}"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let later: Value = s.get_json(&format!("/functions/kv/logs?since={since}"));
     assert!(later["logs"].as_array().unwrap().is_empty());
 
     // A follower over SSE.
@@ -471,7 +443,7 @@ pub fn traffic_splits_between_versions(b: Backend) {
     }
     ok(s.cli(&["traffic", "canary", "1=90", "2=10"]));
     assert_eq!(
-        shown(&s, "canary")["traffic"]["weights"],
+        s.get_json("/functions/canary")["traffic"]["weights"],
         json!({"1": 90, "2": 10})
     );
     let mut twos = 0;
@@ -520,7 +492,7 @@ pub fn traffic_splits_between_versions(b: Backend) {
     }
     // A rollback clears the split.
     ok(s.cli(&["rollback", "canary", "1"]));
-    assert!(shown(&s, "canary")["traffic"].is_null());
+    assert!(s.get_json("/functions/canary")["traffic"].is_null());
     assert!((0..20).all(|_| s.invoke("canary", b"x").headers()["x-flint-version"] == "1"));
     ok(s.cli(&["traffic", "canary", "1=10", "2=90"]));
     ok(s.cli(&["traffic", "canary", "--clear"]));

@@ -101,12 +101,7 @@ impl Drop for PrivatePostgres {
 }
 
 fn invocation_count(s: &Server, name: &str) -> usize {
-    let v: Value = s
-        .req(Method::GET, &format!("/functions/{name}/invocations"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v: Value = s.get_json(&format!("/functions/{name}/invocations"));
     v["invocations"].as_array().map_or(0, Vec::len)
 }
 

@@ -37,12 +37,7 @@ pub fn deploy_invoke_and_headers(b: Backend) {
     assert_eq!(header(&r, "x-flint-version"), "1");
     assert!(header(&r, "x-flint-duration-us").parse::<u64>().unwrap() > 0);
     assert_eq!(r.text().unwrap(), "hello, flint! you said: hi\n");
-    let f: Value = s
-        .req(Method::GET, "/functions/hello")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let f: Value = s.get_json("/functions/hello");
     assert_eq!(f["versions"].as_array().unwrap().len(), 1);
     assert_eq!(f["config"]["env"]["NAME"], "flint");
 }
@@ -295,12 +290,7 @@ pub fn logs_and_key_value_store(b: Backend) {
     assert_eq!(s.invoke("kv", b"").text().unwrap(), "visits=1\n");
     assert_eq!(s.invoke("kv", b"").text().unwrap(), "visits=2\n");
     let logs: Value = eventually(|| {
-        let v: Value = s
-            .req(Method::GET, "/functions/kv/logs")
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let v: Value = s.get_json("/functions/kv/logs");
         (v["logs"].as_array().unwrap().len() >= 2).then_some(v)
     });
     let messages: Vec<&str> = logs["logs"]
@@ -311,12 +301,7 @@ pub fn logs_and_key_value_store(b: Backend) {
         .collect();
     assert_eq!(messages, vec!["visit number 2", "visit number 1"]);
     assert_eq!(logs["logs"][0]["level"], "info");
-    let inv: Value = s
-        .req(Method::GET, "/functions/kv/invocations")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let inv: Value = s.get_json("/functions/kv/invocations");
     assert_eq!(inv["invocations"].as_array().unwrap().len(), 2);
     assert_eq!(inv["stats"]["calls"], 2);
 }

@@ -235,12 +235,7 @@ pub fn scoped_tokens_expiry_and_revocation(b: Backend) {
 }
 
 fn function_count(s: &Server) -> usize {
-    let v: Value = s
-        .req(Method::GET, "/functions")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v: Value = s.get_json("/functions");
     v["functions"].as_array().unwrap().len()
 }
 
@@ -475,12 +470,7 @@ pub fn validation_matches_reality(b: Backend) {
         .unwrap();
     let (status, e) = error_code(r);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
-    let shown: Value = s
-        .req(Method::GET, "/functions/f")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let shown: Value = s.get_json("/functions/f");
     assert_eq!(shown["version"], 2, "a failed rollback changes nothing");
     let r = s.invoke("f", b"still v2");
     assert_eq!(r.headers()["x-flint-version"], "2");

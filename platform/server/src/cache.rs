@@ -10,7 +10,7 @@
 //! open. Such a file is treated as absent: it is logged, counted in
 //! `flint_cache_rejections_total{kind}`, deleted, and rebuilt.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -237,7 +237,9 @@ impl ArtifactCache {
     /// The bytes sealed at `path`, or `None` if there is no file or its seal does not hold
     /// (then it is counted, logged and deleted).
     fn open(&self, kind: CacheKind, path: &Path) -> Option<Vec<u8>> {
-        let mut bytes = std::fs::read(path).ok()?;
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
         let authentic = bytes.len() >= TAG_BYTES && {
             let tag = bytes.split_off(bytes.len() - TAG_BYTES);
             self.mac(kind, path, &bytes).verify_slice(&tag).is_ok()
@@ -245,8 +247,7 @@ impl ArtifactCache {
         if authentic {
             // Its time is its last use: the cache's size limit evicts the oldest first.
             if self.max_bytes.is_some() {
-                let _ = std::fs::File::open(path)
-                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                let _ = file.set_modified(std::time::SystemTime::now());
             }
             return Some(bytes);
         }
