@@ -36,11 +36,12 @@ mkdir -p "$modules"
 for m in hello kv trap loop bomb grow random clock sleep bigout divzero cgi echo; do
   clang --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-all -o "$modules/$m-check.wasm" "tests/modules/$m.c"
 done
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source scripts/lib.sh
+port=$(free_port)
 FLINT_ADMIN_TOKEN=secret-token RUST_LOG=warn strace -f -qq -o "$work/trace" \
   "$BIN" serve --listen "127.0.0.1:$port" --data-dir "$work/data" 2>"$work/server.log" &
 tracer=$!
-for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.2; done
+wait_ready "http://127.0.0.1:$port" 600 0.2 || { echo "the traced server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
 URL="http://127.0.0.1:$port" MODULES="$modules" scripts/seccomp/workload.sh >"$work/workload.out"
 pkill -TERM -f "serve --listen 127.0.0.1:$port" || true
 wait "$tracer" || true

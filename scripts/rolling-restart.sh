@@ -26,9 +26,8 @@ BIN=${FLINT_BIN:-target/debug/flint}
 command -v haproxy >/dev/null || { echo "haproxy is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 
+source scripts/lib.sh
 work=$(mktemp -d /tmp/flint-rolling.XXXXXX)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi; }
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pgport=$(free_port)
 [ "$(id -u)" -eq 0 ] && chown postgres "$work"
@@ -55,10 +54,7 @@ start_node() {
     --data-dir "$work/node-$n" --database-url "$url" --shutdown-delay-s "$DELAY" \
     >>"$work/node-$n.log" 2>&1 &
   pid[$n]=$!
-  for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:${port[$n]}/readyz" >/dev/null && return 0
-    sleep 0.05
-  done
+  wait_ready "http://127.0.0.1:${port[$n]}" 200 0.05 && return 0
   echo "node $n did not become ready" >&2; cat "$work/node-$n.log" >&2; exit 1
 }
 

@@ -22,9 +22,10 @@ BIN=${FLINT_BIN:-target/debug/flint}
 [ -x "$BIN" ] || cargo build -p flint-server
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 mkdir -p "$OUT"
+source scripts/lib.sh
 work=$(mktemp -d /tmp/flint-soak.XXXXXX)
 token=soak-token
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port"
 cleanup() {
   [ -n "${server:-}" ] && { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; } || true
@@ -35,8 +36,7 @@ trap cleanup EXIT
 FLINT_ADMIN_TOKEN=$token RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$port" \
   --data-dir "$work/data" >"$OUT/server.log" 2>&1 &
 server=$!
-for _ in $(seq 200); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.05; done
-curl -sf "$base/readyz" >/dev/null || { echo "the server did not start" >&2; cat "$OUT/server.log" >&2; exit 1; }
+wait_ready "$base" 200 0.05 || { echo "the server did not start" >&2; cat "$OUT/server.log" >&2; exit 1; }
 
 deploy() { # name, module file, config JSON
   curl -sf -X PUT -H "Authorization: Bearer $token" -F "module=@$2" -F "config=$3" \

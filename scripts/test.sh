@@ -11,8 +11,8 @@ if [ -z "${FLINT_TEST_DATABASE_URL:-}" ]; then
   pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   [ -x "$pgbin/initdb" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
   pgdir=$(mktemp -d /tmp/flint-pg.XXXXXX)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi; }
+  source scripts/lib.sh
+  port=$(free_port)
   [ "$(id -u)" -eq 0 ] && chown postgres "$pgdir"
   as_pg "$pgbin/initdb -D $pgdir/data -A trust -U postgres >/dev/null"
   # TLS on, with a throwaway self-signed certificate, so that sslmode=require is tested.
