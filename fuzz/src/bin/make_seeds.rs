@@ -87,6 +87,13 @@ fn messages() {
             WasmInit {
                 memory_limit_bytes: 1 << 20,
                 max_wasm_stack_bytes: 1 << 16,
+                files_len: 0,
+                mounts: vec![flint_abi::wasm::Mount {
+                    source: Some("/".into()),
+                    path: "/".into(),
+                    writable: false,
+                }],
+                ..WasmInit::default()
             }
             .encode(),
         ),

@@ -150,6 +150,25 @@ fn new_ctx(run: Option<&WasmRun>) -> WasiCtx {
     WasiCtx::new(seed(), Box::new(clock), Box::new(DoorbellHost))
 }
 
+/// The bundled files' image: `files_len` bytes at `files_offset` in the module region.
+fn files(init: &WasmInit) -> Result<&'static [u8], GuestError> {
+    if init.files_len == 0 {
+        return Ok(&[]);
+    }
+    let peb = host::peb();
+    let end = init.files_offset.checked_add(init.files_len);
+    if end.is_none_or(|e| e > peb.module_len_bytes) {
+        return Err(error(
+            ErrorCode::MalformedCall,
+            "files lie outside the module region",
+        ));
+    }
+    let start = (peb.gva_module + init.files_offset) as *const u8;
+    // SAFETY: the range was just checked to lie inside the module region, which stays mapped
+    // (read-only to the guest, never written by it) for the life of the guest.
+    Ok(unsafe { core::slice::from_raw_parts(start, init.files_len as usize) })
+}
+
 /// `wasm_init(WasmInit)`: loads the module from the module region, instantiates it and runs
 /// `_initialize` if it exports one.
 pub fn init(args: &[Value]) -> Result<Value, GuestError> {
@@ -179,8 +198,11 @@ pub fn init(args: &[Value]) -> Result<Value, GuestError> {
         .map_err(|e| error(ErrorCode::MalformedCall, alloc::format!("load module: {e}")))?;
     let mut linker = Linker::new(&engine);
     flint_wasi::add_to_linker(&mut linker).map_err(|e| error(ErrorCode::Trap, e))?;
+    let mut wasi = new_ctx(None);
+    wasi.fs = flint_wasi::fs::Fs::new(files(&init)?, &init.mounts, init.scratch_max_bytes, 0)
+        .map_err(|e| error(ErrorCode::MalformedCall, alloc::format!("files: {e}")))?;
     let state = RunState {
-        wasi: new_ctx(None),
+        wasi,
         memory_limit_bytes: init.memory_limit_bytes as usize,
     };
     let mut store = Store::new(&engine, state);
@@ -225,6 +247,9 @@ pub fn run(args: &[Value]) -> Result<Value, GuestError> {
     ctx.args = run.args;
     ctx.env = run.env;
     ctx.stdin = run.stdin;
+    // The filesystem as the snapshot holds it: what the previous run changed was undone by the
+    // restore that came before this call.
+    ctx.fs = core::mem::take(&mut loaded.store.data_mut().wasi.fs);
     loaded.store.data_mut().wasi = ctx;
     let mut result = WasmResult::default();
     match loaded

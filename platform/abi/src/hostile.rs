@@ -110,6 +110,7 @@ fn samples() -> Vec<(Decoder, Vec<u8>)> {
             WasmInit {
                 memory_limit_bytes: 1,
                 max_wasm_stack_bytes: 2,
+                ..WasmInit::default()
             }
             .encode(),
         ),

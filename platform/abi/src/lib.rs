@@ -11,6 +11,7 @@
 //!   `GuestLogData`, `HostFunctionDetails`), converted to and from size-prefixed flatbuffers with
 //!   validation.
 //! - [`host_fn`]: Flint's own imports (`flint.log`, `flint.kv_*`), each declared once.
+//! - [`files`]: the image of a function's bundled files that the guest reads in place.
 //! - [`buffer`]: the one generic push/pop of size-prefixed messages over the input and output
 //!   buffers.
 //!
@@ -25,6 +26,7 @@ extern crate alloc;
 
 pub mod buffer;
 pub mod doorbell;
+pub mod files;
 pub mod host_fn;
 pub mod layout;
 pub mod message;

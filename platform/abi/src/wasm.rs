@@ -14,13 +14,32 @@ pub const WASM_INIT: &str = "wasm_init";
 /// Name of the guest function that runs the module (argument: [`WasmRun`]).
 pub const WASM_RUN: &str = "wasm_run";
 
-/// Limits for instantiating the module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Limits for instantiating the module, and the directories it sees.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WasmInit {
     /// Upper bound for linear memory.
     pub memory_limit_bytes: u64,
     /// Upper bound for the WebAssembly call stack.
     pub max_wasm_stack_bytes: u64,
+    /// Offset of the bundled files ([`crate::files`] format) in the module region.
+    pub files_offset: u64,
+    /// Their length (0: no files).
+    pub files_len: u64,
+    /// The preopened directories, in descriptor order from 3.
+    pub mounts: Vec<Mount>,
+    /// The most one run may write to writable directories.
+    pub scratch_max_bytes: u64,
+}
+
+/// A directory the module sees.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Mount {
+    /// Directory of the bundle (`/` for all of it); `None` for a new empty directory.
+    pub source: Option<String>,
+    /// Absolute guest path.
+    pub path: String,
+    /// Whether runs may write (into a per-run overlay that the restore discards).
+    pub writable: bool,
 }
 
 /// One run of the module.
@@ -146,9 +165,28 @@ pub struct WasmResult {
 impl Message for WasmInit {
     fn encode(&self) -> Vec<u8> {
         let mut fbb = FlatBufferBuilder::new();
+        let mounts: Vec<_> = self
+            .mounts
+            .iter()
+            .map(|m| {
+                let source = m.source.as_deref().map(|s| fbb.create_string(s));
+                let path = Some(fbb.create_string(&m.path));
+                let args = fb::MountArgs {
+                    source,
+                    path,
+                    writable: m.writable,
+                };
+                fb::Mount::create(&mut fbb, &args)
+            })
+            .collect();
+        let mounts = Some(fbb.create_vector(&mounts));
         let args = fb::WasmInitArgs {
             memory_limit_bytes: self.memory_limit_bytes,
             max_wasm_stack_bytes: self.max_wasm_stack_bytes,
+            files_offset: self.files_offset,
+            files_len: self.files_len,
+            mounts,
+            scratch_max_bytes: self.scratch_max_bytes,
         };
         let root = fb::WasmInit::create(&mut fbb, &args);
         finish(fbb, root)
@@ -156,9 +194,23 @@ impl Message for WasmInit {
 
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let m = root::<fb::WasmInit>(bytes)?;
+        let mounts = m
+            .mounts()
+            .iter()
+            .flatten()
+            .map(|mount| Mount {
+                source: mount.source().map(|s| s.to_string()),
+                path: mount.path().unwrap_or_default().to_string(),
+                writable: mount.writable(),
+            })
+            .collect();
         Ok(Self {
             memory_limit_bytes: m.memory_limit_bytes(),
             max_wasm_stack_bytes: m.max_wasm_stack_bytes(),
+            files_offset: m.files_offset(),
+            files_len: m.files_len(),
+            mounts,
+            scratch_max_bytes: m.scratch_max_bytes(),
         })
     }
 }
@@ -294,6 +346,21 @@ mod tests {
         let init = WasmInit {
             memory_limit_bytes: 1 << 20,
             max_wasm_stack_bytes: 1 << 16,
+            files_offset: 8192,
+            files_len: 100,
+            mounts: vec![
+                Mount {
+                    source: Some("/".into()),
+                    path: "/".into(),
+                    writable: false,
+                },
+                Mount {
+                    source: None,
+                    path: "/tmp".into(),
+                    writable: true,
+                },
+            ],
+            scratch_max_bytes: 1 << 20,
         };
         assert_eq!(WasmInit::decode(&init.encode()).unwrap(), init);
     }

@@ -2,7 +2,58 @@
 
 use std::time::Duration;
 
+use flint_abi::wasm::Mount;
 use flint_vmm::{MemoryConfig, RestoreStrategy, SandboxConfig};
+
+/// The directories a function sees: its bundled files and how they are mounted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Files {
+    /// The bundle ([`flint_abi::files`] image; empty for none).
+    pub image: std::sync::Arc<Vec<u8>>,
+    /// The preopened directories, in descriptor order from 3.
+    pub mounts: Vec<Mount>,
+    /// The most one call may write to its writable directories.
+    pub scratch_max_bytes: u64,
+}
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Files")
+            .field("image_bytes", &self.image.len())
+            .field("mounts", &self.mounts)
+            .field("scratch_max_bytes", &self.scratch_max_bytes)
+            .finish()
+    }
+}
+
+impl Default for Files {
+    /// No bundle; `/` (empty, read-only) and a writable `/tmp`; 16 MiB of scratch.
+    fn default() -> Self {
+        Self {
+            image: Default::default(),
+            mounts: Self::default_mounts(),
+            scratch_max_bytes: 16 << 20,
+        }
+    }
+}
+
+impl Files {
+    /// The whole bundle read-only at `/`, and an empty writable `/tmp`.
+    pub fn default_mounts() -> Vec<Mount> {
+        vec![
+            Mount {
+                source: Some("/".into()),
+                path: "/".into(),
+                writable: false,
+            },
+            Mount {
+                source: None,
+                path: "/tmp".into(),
+                writable: true,
+            },
+        ]
+    }
+}
 
 /// Room in the I/O buffers for everything but stdin/stdout/stderr (encoding, args, env).
 const BUFFER_SLACK_BYTES: u64 = 64 << 10;
@@ -30,6 +81,8 @@ pub struct FunctionConfig {
     pub max_wasm_stack_bytes: u64,
     /// How sandboxes return to the snapshot.
     pub restore: RestoreStrategy,
+    /// Bundled files and mounts.
+    pub files: Files,
 }
 
 impl Default for FunctionConfig {
@@ -43,6 +96,7 @@ impl Default for FunctionConfig {
             entry: "_start".into(),
             max_wasm_stack_bytes: 512 << 10,
             restore: RestoreStrategy::default(),
+            files: Files::default(),
         }
     }
 }
@@ -71,6 +125,8 @@ impl FunctionConfig {
         )
             .hash(&mut h);
         (self.memory_limit_bytes, self.max_wasm_stack_bytes).hash(&mut h);
+        // The files are part of the snapshot (initialisation may read them).
+        (&self.files.image, &self.files.mounts, self.files.scratch_max_bytes).hash(&mut h);
         format!("{:016x}", h.finish())
     }
 
@@ -91,14 +147,21 @@ impl FunctionConfig {
             + m.stack_size_bytes
     }
 
-    /// The guest runtime's heap: room for its own state and, for an output limit above the
+    /// The guest runtime's heap: room for its own state; for an output limit above the
     /// default, three times the extra (the output is gathered in a growing buffer, then
-    /// encoded into the result).
+    /// encoded into the result); and twice the scratch limit (written files live there, and
+    /// a growing file may briefly hold its old and new copies).
     fn heap_bytes(&self) -> u64 {
         let extra = self
             .stdout_limit_bytes
             .saturating_sub(Self::default().stdout_limit_bytes);
-        pages(RUNTIME_HEAP_BYTES + extra.saturating_mul(3))
+        let scratch = self.files.scratch_max_bytes.saturating_mul(2);
+        pages(RUNTIME_HEAP_BYTES + extra.saturating_mul(3) + scratch)
+    }
+
+    /// Where the bundled files start in the module region: after the module, page-aligned.
+    pub fn files_offset(module_bytes: usize) -> u64 {
+        pages(module_bytes as u64)
     }
 
     /// The micro-VM for this function and a compiled module of `module_bytes`.
@@ -108,7 +171,7 @@ impl FunctionConfig {
             output_size_bytes: pages(
                 self.stdout_limit_bytes + self.stderr_limit_bytes + BUFFER_SLACK_BYTES,
             ),
-            module_size_bytes: pages(module_bytes as u64),
+            module_size_bytes: pages(module_bytes as u64) + pages(self.files.image.len() as u64),
             heap_size_bytes: self.heap_bytes(),
             // Linear memory grows in place in its own region, up to the limit.
             linear_memory_size_bytes: pages(self.memory_limit_bytes),

@@ -116,8 +116,8 @@ impl Runtime {
         &self.compiler
     }
 
-    /// Boots a new sandbox for `artifact`: loads it, instantiates the module, runs its
-    /// initialisation, and snapshots the result. The sandbox is ready for [`invoke`], and its
+    /// Boots a new sandbox for `artifact`: loads it (and the bundled files after it),
+    /// instantiates the module, runs its initialisation, and snapshots the result. The sandbox is ready for [`invoke`], and its
     /// snapshot can [`Runtime::spawn`] more.
     pub fn boot(
         &self,
@@ -133,10 +133,23 @@ impl Runtime {
         }
         let sandbox_config = config.sandbox_config(artifact.bytes.len());
         let mut sandbox = UninitSandbox::new(&self.hv, self.image.clone(), sandbox_config, host)?;
-        sandbox.load_module(&artifact.bytes)?;
+        let files = &config.files;
+        let files_offset = FunctionConfig::files_offset(artifact.bytes.len());
+        if files.image.is_empty() {
+            sandbox.load_module(&artifact.bytes)?;
+        } else {
+            let mut region = artifact.bytes.clone();
+            region.resize(files_offset as usize, 0);
+            region.extend_from_slice(&files.image);
+            sandbox.load_module(&region)?;
+        }
         let init = WasmInit {
             memory_limit_bytes: config.memory_limit_bytes,
             max_wasm_stack_bytes: config.max_wasm_stack_bytes,
+            files_offset,
+            files_len: files.image.len() as u64,
+            mounts: files.mounts.clone(),
+            scratch_max_bytes: files.scratch_max_bytes,
         };
         let args = [Value::Bytes(init.encode())];
         Ok(sandbox.boot_with(Some((WASM_INIT, &args)))?)

@@ -7,6 +7,7 @@
 //! stdin, arguments and environment ([`invoke`]). More sandboxes of the same function map the
 //! snapshot copy-on-write ([`Runtime::spawn`]).
 //!
+//! - [`bundle`]: a deploy's tar archive of files, checked and turned into the guest's image.
 //! - [`config`]: a function's limits and how they size the micro-VM.
 //! - [`host`]: the host functions behind Flint's `flint.kv_*` imports, over a [`host::KvStore`].
 //! - [`function`]: [`Runtime`], [`invoke`], and their errors.
@@ -14,10 +15,11 @@
 //! Not here: HTTP, storage of modules, pools and queues (all in `flint-server`).
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod config;
 pub mod function;
 pub mod host;
 
-pub use config::FunctionConfig;
+pub use config::{Files, FunctionConfig};
 pub use function::{InvokeError, Request, Response, Runtime, RuntimeError, invoke};
 pub use host::{KvStore, MemoryKvStore};

@@ -101,6 +101,8 @@ pub struct WasiCtx {
     pub clock: Box<dyn Clock>,
     /// Logs and key-value store.
     pub host: Box<dyn FlintHost>,
+    /// Preopened directories and open files (descriptors from 3).
+    pub fs: crate::fs::Fs,
 }
 
 impl WasiCtx {
@@ -116,6 +118,7 @@ impl WasiCtx {
             rng: ChaCha20Rng::from_seed(seed),
             clock,
             host,
+            fs: crate::fs::Fs::default(),
         }
     }
 }

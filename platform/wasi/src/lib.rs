@@ -8,10 +8,11 @@
 //!
 //! - [`imports`]: the table of every import Flint provides, with its signature. The host's
 //!   validator checks modules against it; [`add_to_linker`] defines each entry.
-//! - [`preview1`]: the WASI functions that do something: args, environ, clocks, random, stdin,
-//!   stdout/stderr (bounded), `proc_exit`, fdstat, prestat, `poll_oneoff` on clocks.
-//!   Everything else in the table returns an errno (`ENOSYS`, or `EBADF` for descriptors that
-//!   do not exist) instead of trapping.
+//! - [`preview1`]: args, environ, clocks, random, stdin, stdout/stderr (bounded), `proc_exit`,
+//!   fdstat, prestat, `poll_oneoff` on clocks and descriptors.
+//! - [`fs`]: the filesystem: the function's bundled files and per-run scratch directories,
+//!   in memory, with the whole preview 1 path and descriptor surface.
+//!   Sockets and the rest of the table return an errno instead of trapping.
 //! - [`flint`]: `flint.log`, `flint.kv_get`, `flint.kv_set`, `flint.kv_delete`.
 //!
 //! Every pointer and length a module passes is checked against its linear memory; a bad one is
@@ -23,6 +24,7 @@ extern crate alloc;
 
 pub mod ctx;
 pub mod flint;
+pub mod fs;
 pub mod imports;
 mod memory;
 pub mod preview1;
@@ -49,6 +51,7 @@ pub fn add_to_linker<T: WasiView + 'static>(
     linker: &mut wasmtime::Linker<T>,
 ) -> wasmtime::Result<()> {
     preview1::add_to_linker(linker)?;
+    fs::calls::add_to_linker(linker)?;
     flint::add_to_linker(linker)?;
     imports::add_stubs(linker)
 }

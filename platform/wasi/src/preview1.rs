@@ -1,4 +1,5 @@
-//! The WASI preview 1 functions Flint implements.
+//! The WASI preview 1 functions Flint implements, besides the filesystem's own
+//! ([`crate::fs::calls`]); those shared with stdio hand descriptors from 3 to it.
 
 use alloc::vec::Vec;
 
@@ -121,6 +122,9 @@ fn fd_read<T: WasiView>(
     n: i32,
     nread: i32,
 ) -> Result<i32, Fault> {
+    if fd >= 3 {
+        return crate::fs::calls::read(caller, fd, iovs, n, None, nread);
+    }
     if fd != 0 {
         return Ok(EBADF);
     }
@@ -149,6 +153,9 @@ fn fd_write<T: WasiView>(
     n: i32,
     nwritten: i32,
 ) -> Result<i32, Fault> {
+    if fd >= 3 {
+        return crate::fs::calls::write(caller, fd, iovs, n, None, nwritten);
+    }
     if fd != 1 && fd != 2 {
         return Ok(EBADF);
     }
@@ -176,7 +183,7 @@ fn fdstat<T: WasiView>(caller: &mut Caller<'_, T>, fd: i32, ptr: i32) -> Result<
     let rights = match fd {
         0 => RIGHT_FD_READ | RIGHT_POLL_FD_READWRITE,
         1 | 2 => RIGHT_FD_WRITE | RIGHT_POLL_FD_READWRITE,
-        _ => return Ok(EBADF),
+        _ => return crate::fs::calls::fdstat(caller, fd, ptr),
     };
     let m = mem(caller)?;
     let mut stat = [0u8; 24];
@@ -188,7 +195,7 @@ fn fdstat<T: WasiView>(caller: &mut Caller<'_, T>, fd: i32, ptr: i32) -> Result<
 
 fn filestat<T: WasiView>(caller: &mut Caller<'_, T>, fd: i32, ptr: i32) -> Result<i32, Fault> {
     if !(0..=2).contains(&fd) {
-        return Ok(EBADF);
+        return crate::fs::calls::filestat(caller, fd, ptr);
     }
     let m = mem(caller)?;
     let mut stat = [0u8; 64];
@@ -285,7 +292,8 @@ fn poll_oneoff<T: WasiView>(
             }
             1 | 2 => {
                 let fd = u32::from_le_bytes(sub[16..20].try_into().unwrap_or([0; 4]));
-                let ok = (tag == 1 && fd == 0) || (tag == 2 && (fd == 1 || fd == 2));
+                let file = fd >= 3 && caller.data_mut().wasi().fs.file_fd(fd).is_ok();
+                let ok = file || (tag == 1 && fd == 0) || (tag == 2 && (fd == 1 || fd == 2));
                 if !ok {
                     event[8..10].copy_from_slice(&(EBADF as u16).to_le_bytes());
                 }
@@ -362,18 +370,21 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
             errno(fd_write(&mut c, fd, iovs, n, out))
         },
     )?;
-    l.func_wrap(WASI, "fd_close", |fd: i32| -> Ret {
+    l.func_wrap(WASI, "fd_close", |mut c: Caller<'_, T>, fd: i32| -> Ret {
         Ok(if (0..=2).contains(&fd) {
             SUCCESS
         } else {
-            EBADF
+            crate::fs::calls::close(&mut c, fd)
         })
     })?;
     l.func_wrap(
         WASI,
         "fd_seek",
-        |fd: i32, _off: i64, _whence: i32, _out: i32| -> Ret {
-            Ok(if (0..=2).contains(&fd) { ESPIPE } else { EBADF })
+        |mut c: Caller<'_, T>, fd: i32, off: i64, whence: i32, out: i32| -> Ret {
+            if (0..=2).contains(&fd) {
+                return Ok(ESPIPE);
+            }
+            errno(crate::fs::calls::seek(&mut c, fd, off, whence, out))
         },
     )?;
     l.func_wrap(
@@ -386,13 +397,19 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         "fd_filestat_get",
         |mut c: Caller<'_, T>, fd: i32, p: i32| -> Ret { errno(filestat(&mut c, fd, p)) },
     )?;
-    l.func_wrap(WASI, "fd_prestat_get", |_fd: i32, _p: i32| -> Ret {
-        Ok(EBADF)
-    })?;
+    l.func_wrap(
+        WASI,
+        "fd_prestat_get",
+        |mut c: Caller<'_, T>, fd: i32, p: i32| -> Ret {
+            errno(crate::fs::calls::prestat(&mut c, fd, p))
+        },
+    )?;
     l.func_wrap(
         WASI,
         "fd_prestat_dir_name",
-        |_fd: i32, _p: i32, _n: i32| -> Ret { Ok(EBADF) },
+        |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| -> Ret {
+            errno(crate::fs::calls::prestat_name(&mut c, fd, p, n))
+        },
     )?;
     l.func_wrap(WASI, "proc_exit", |code: i32| -> wasmtime::Result<()> {
         Err(wasmtime::Error::new(Exit(code)))

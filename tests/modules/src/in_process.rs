@@ -52,6 +52,8 @@ impl WasiView for Ctx {
 pub struct InProcess {
     engine: Engine,
     pre: InstancePre<Ctx>,
+    /// The filesystem each run starts from (a copy per run, as the restore gives the guest).
+    fs: flint_wasi::fs::Fs,
 }
 
 impl InProcess {
@@ -63,7 +65,14 @@ impl InProcess {
         Self {
             engine: engine.clone(),
             pre,
+            fs: flint_wasi::fs::Fs::default(),
         }
+    }
+
+    /// Gives every run a copy of `fs`.
+    pub fn with_fs(mut self, fs: flint_wasi::fs::Fs) -> Self {
+        self.fs = fs;
+        self
     }
 
     /// Loads a precompiled artefact (made by `flint-compiler` or this engine) and links it.
@@ -76,6 +85,14 @@ impl InProcess {
 
     /// Runs `_start` in a fresh instance with `args` and `stdin`; returns stdout.
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+        let (out, code) = self.run_code(args, stdin);
+        assert_eq!(code, 0, "the module exited with {code}");
+        out
+    }
+
+    /// Runs `_start` in a fresh instance with `args` and `stdin`; returns stdout and the exit
+    /// code.
+    pub fn run_code(&self, args: &[&str], stdin: &[u8]) -> (Vec<u8>, i32) {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).expect("random seed");
         let mut ctx = WasiCtx::new(
@@ -86,13 +103,17 @@ impl InProcess {
         ctx.args = args.iter().map(|s| s.to_string()).collect();
         ctx.stdin = stdin.to_vec();
         ctx.stdout = flint_wasi::ctx::CappedBuffer::new(1 << 20);
+        ctx.fs = self.fs.clone();
         let mut store = Store::new(&self.engine, Ctx(ctx));
         let instance = self.pre.instantiate(&mut store).expect("instantiate");
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
             .expect("_start");
-        start.call(&mut store, ()).expect("run");
-        std::mem::take(&mut store.data_mut().0.stdout.bytes)
+        let code = match start.call(&mut store, ()) {
+            Ok(()) => 0,
+            Err(e) => e.downcast_ref::<flint_wasi::Exit>().expect("the run ends or exits").0,
+        };
+        (std::mem::take(&mut store.data_mut().0.stdout.bytes), code)
     }
 }
 

@@ -4,10 +4,13 @@
 //!
 //! A missing clang or wasi-libc is a panic with the command to fix it, never a skipped test.
 //! [`in_process`] is the benchmarks' no-isolation baseline; [`memory`] measures what a process
-//! costs.
+//! costs; [`reference`] runs a module under wasmtime's own WASI, the filesystem tests' reference;
+//! [`bundle`] makes the file tree those tests deploy.
 
+pub mod bundle;
 pub mod in_process;
 pub mod memory;
+pub mod reference;
 
 use std::path::PathBuf;
 use std::process::Command;

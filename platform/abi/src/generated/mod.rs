@@ -54,6 +54,8 @@ pub mod flint {
       pub use self::host_function_details_generated::*;
       mod wasm_init_generated;
       pub use self::wasm_init_generated::*;
+      mod mount_generated;
+      pub use self::mount_generated::*;
       mod wasm_run_generated;
       pub use self::wasm_run_generated::*;
       mod wasm_result_generated;

@@ -21,6 +21,10 @@ impl<'a> ::flatbuffers::Follow<'a> for WasmInit<'a> {
 impl<'a> WasmInit<'a> {
   pub const VT_MEMORY_LIMIT_BYTES: ::flatbuffers::VOffsetT = 4;
   pub const VT_MAX_WASM_STACK_BYTES: ::flatbuffers::VOffsetT = 6;
+  pub const VT_FILES_OFFSET: ::flatbuffers::VOffsetT = 8;
+  pub const VT_FILES_LEN: ::flatbuffers::VOffsetT = 10;
+  pub const VT_MOUNTS: ::flatbuffers::VOffsetT = 12;
+  pub const VT_SCRATCH_MAX_BYTES: ::flatbuffers::VOffsetT = 14;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -29,11 +33,15 @@ impl<'a> WasmInit<'a> {
   #[allow(unused_mut)]
   pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
     _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
-    args: &'args WasmInitArgs
+    args: &'args WasmInitArgs<'args>
   ) -> ::flatbuffers::WIPOffset<WasmInit<'bldr>> {
     let mut builder = WasmInitBuilder::new(_fbb);
+    builder.add_scratch_max_bytes(args.scratch_max_bytes);
+    builder.add_files_len(args.files_len);
+    builder.add_files_offset(args.files_offset);
     builder.add_max_wasm_stack_bytes(args.max_wasm_stack_bytes);
     builder.add_memory_limit_bytes(args.memory_limit_bytes);
+    if let Some(x) = args.mounts { builder.add_mounts(x); }
     builder.finish()
   }
 
@@ -54,6 +62,38 @@ impl<'a> WasmInit<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(WasmInit::VT_MAX_WASM_STACK_BYTES, Some(0)).unwrap()}
   }
+  /// Where the function's bundled files are (`flint_abi::files` format): an offset into the
+  /// module region (after the compiled module) and a length; 0 for none.
+  #[inline]
+  pub fn files_offset(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(WasmInit::VT_FILES_OFFSET, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn files_len(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(WasmInit::VT_FILES_LEN, Some(0)).unwrap()}
+  }
+  /// The directories the module sees (preopens, in descriptor order from 3).
+  #[inline]
+  pub fn mounts(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Mount<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Mount>>>>(WasmInit::VT_MOUNTS, None)}
+  }
+  /// Upper bound for what one run may write to its writable directories, in bytes.
+  #[inline]
+  pub fn scratch_max_bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(WasmInit::VT_SCRATCH_MAX_BYTES, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for WasmInit<'_> {
@@ -64,20 +104,32 @@ impl ::flatbuffers::Verifiable for WasmInit<'_> {
     v.visit_table(pos)?
      .visit_field::<u64>("memory_limit_bytes", Self::VT_MEMORY_LIMIT_BYTES, false)?
      .visit_field::<u64>("max_wasm_stack_bytes", Self::VT_MAX_WASM_STACK_BYTES, false)?
+     .visit_field::<u64>("files_offset", Self::VT_FILES_OFFSET, false)?
+     .visit_field::<u64>("files_len", Self::VT_FILES_LEN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Mount>>>>("mounts", Self::VT_MOUNTS, false)?
+     .visit_field::<u64>("scratch_max_bytes", Self::VT_SCRATCH_MAX_BYTES, false)?
      .finish();
     Ok(())
   }
 }
-pub struct WasmInitArgs {
+pub struct WasmInitArgs<'a> {
     pub memory_limit_bytes: u64,
     pub max_wasm_stack_bytes: u64,
+    pub files_offset: u64,
+    pub files_len: u64,
+    pub mounts: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Mount<'a>>>>>,
+    pub scratch_max_bytes: u64,
 }
-impl<'a> Default for WasmInitArgs {
+impl<'a> Default for WasmInitArgs<'a> {
   #[inline]
   fn default() -> Self {
     WasmInitArgs {
       memory_limit_bytes: 0,
       max_wasm_stack_bytes: 0,
+      files_offset: 0,
+      files_len: 0,
+      mounts: None,
+      scratch_max_bytes: 0,
     }
   }
 }
@@ -94,6 +146,22 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WasmInitBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_max_wasm_stack_bytes(&mut self, max_wasm_stack_bytes: u64) {
     self.fbb_.push_slot::<u64>(WasmInit::VT_MAX_WASM_STACK_BYTES, max_wasm_stack_bytes, 0);
+  }
+  #[inline]
+  pub fn add_files_offset(&mut self, files_offset: u64) {
+    self.fbb_.push_slot::<u64>(WasmInit::VT_FILES_OFFSET, files_offset, 0);
+  }
+  #[inline]
+  pub fn add_files_len(&mut self, files_len: u64) {
+    self.fbb_.push_slot::<u64>(WasmInit::VT_FILES_LEN, files_len, 0);
+  }
+  #[inline]
+  pub fn add_mounts(&mut self, mounts: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Mount<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WasmInit::VT_MOUNTS, mounts);
+  }
+  #[inline]
+  pub fn add_scratch_max_bytes(&mut self, scratch_max_bytes: u64) {
+    self.fbb_.push_slot::<u64>(WasmInit::VT_SCRATCH_MAX_BYTES, scratch_max_bytes, 0);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WasmInitBuilder<'a, 'b, A> {
@@ -115,6 +183,10 @@ impl ::core::fmt::Debug for WasmInit<'_> {
     let mut ds = f.debug_struct("WasmInit");
       ds.field("memory_limit_bytes", &self.memory_limit_bytes());
       ds.field("max_wasm_stack_bytes", &self.max_wasm_stack_bytes());
+      ds.field("files_offset", &self.files_offset());
+      ds.field("files_len", &self.files_len());
+      ds.field("mounts", &self.mounts());
+      ds.field("scratch_max_bytes", &self.scratch_max_bytes());
       ds.finish()
   }
 }
