@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// Largest module upload, in bytes.
     #[arg(long, env = "FLINT_MAX_MODULE_BYTES", default_value_t = 32 << 20)]
     pub max_module_bytes: usize,
+    /// Largest bundle of files a deploy may bring (the tar archive), in bytes.
+    #[arg(long, env = "FLINT_MAX_FILES_BYTES", default_value_t = 64 << 20)]
+    pub max_files_bytes: usize,
     /// Largest invocation body, in bytes.
     #[arg(long, env = "FLINT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -177,6 +180,10 @@ pub enum ClientCommand {
         /// A `flint.toml` manifest: name, module, and config fields.
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// A directory whose contents are the function's bundled files (the bundle's root;
+        /// replaces a manifest's `files`).
+        #[arg(long)]
+        files: Option<PathBuf>,
         /// Config changes.
         #[command(flatten)]
         config: ConfigFlags,

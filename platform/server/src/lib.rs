@@ -19,6 +19,7 @@ pub mod client;
 pub mod manifest;
 pub mod metrics;
 pub mod opsmetrics;
+pub mod outbound;
 pub mod outcome;
 pub mod recorder;
 pub mod routes;

@@ -9,12 +9,17 @@
 //!
 //! secrets = ["API_KEY"]   # set apart: flint secret set hello API_KEY
 //!
+//! # Bundled files, relative to this file: a directory or file at the same path in the
+//! # bundle, or a source placed at a destination.
+//! files = ["templates", { source = "public", destination = "/static" }]
+//!
 //! [env]
 //! GREETING = "hi"
 //! ```
 //!
 //! `secrets` names the secrets the function expects (their values never go in a file:
-//! `flint deploy` says which are not set yet). Every other key besides `name` and `module`
+//! `flint deploy` says which are not set yet). `files` lists what goes in the bundle (sent as
+//! the deploy's `files` archive). Every other key besides `name` and `module`
 //! is a config field (as in the deploy API's `config`
 //! part); fields left out take their defaults, so the file is the whole config. The server
 //! validates the fields, with the same errors as any deploy.
@@ -32,8 +37,19 @@ pub struct Manifest {
     pub module: PathBuf,
     /// The secrets the function expects (names).
     pub secrets: Vec<String>,
+    /// What goes in the bundle.
+    pub files: Vec<FileSpec>,
     /// The config fields, as JSON.
     pub config: Map<String, Value>,
+}
+
+/// A file or directory of the manifest's directory, and where it goes in the bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSpec {
+    /// On this machine, resolved against the manifest's directory.
+    pub source: PathBuf,
+    /// In the bundle, relative (`.` for its root).
+    pub destination: String,
 }
 
 /// Why a manifest could not be read.
@@ -122,18 +138,81 @@ impl Manifest {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(invalid("`secrets` is a list of names")),
         };
+        let files = match config.remove("files") {
+            None => Vec::new(),
+            Some(Value::Array(list)) => list
+                .into_iter()
+                .map(|item| file_spec(item, base))
+                .collect::<Result<_, _>>()
+                .map_err(|m| invalid(&m))?,
+            Some(_) => return Err(invalid("`files` is a list")),
+        };
         Ok(Self {
             name,
             module,
             secrets,
+            files,
             config,
         })
     }
 }
 
+/// One entry of `files`: `"path"` or `{ source = "path", destination = "/in/bundle" }`.
+fn file_spec(item: Value, base: &Path) -> Result<FileSpec, String> {
+    let (source, destination) = match item {
+        Value::String(s) => (s.clone(), s),
+        Value::Object(mut t) => match (t.remove("source"), t.remove("destination")) {
+            (Some(Value::String(s)), Some(Value::String(d))) if t.is_empty() => (s, d),
+            _ => return Err("a `files` table has `source` and `destination` strings".into()),
+        },
+        _ => return Err("`files` entries are paths or { source, destination } tables".into()),
+    };
+    if source.contains('*') {
+        return Err(format!("{source}: patterns are not supported; name a file or directory"));
+    }
+    if Path::new(&source).is_absolute() || source.split('/').any(|c| c == "..") {
+        return Err(format!("{source}: a source lies inside the manifest's directory"));
+    }
+    let destination = destination.trim_matches('/');
+    if destination.split('/').any(|c| c == "..") {
+        return Err(format!("{destination}: a destination may not contain .."));
+    }
+    Ok(FileSpec {
+        source: base.join(source),
+        destination: if destination.is_empty() { ".".into() } else { destination.into() },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_paths_or_source_destination_tables() {
+        let m = Manifest::parse(
+            "name = \"a\"\nmodule = \"a.wasm\"\nfiles = [\"tpl\", { source = \"public\", destination = \"/static\" }, { source = \"root\", destination = \"/\" }]",
+            Path::new("/srv"),
+        )
+        .unwrap();
+        let got: Vec<(PathBuf, &str)> = m
+            .files
+            .iter()
+            .map(|f| (f.source.clone(), f.destination.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (PathBuf::from("/srv/tpl"), "tpl"),
+                (PathBuf::from("/srv/public"), "static"),
+                (PathBuf::from("/srv/root"), "."),
+            ]
+        );
+        assert!(!m.config.contains_key("files"));
+        for bad in ["[\"../x\"]", "[\"/etc\"]", "[\"a/*.txt\"]", "[{ source = \"a\" }]", "\"a\""] {
+            let text = format!("name = \"a\"\nmodule = \"a.wasm\"\nfiles = {bad}");
+            assert!(Manifest::parse(&text, Path::new("/srv")).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn name_and_module_come_out_and_the_rest_is_config() {

@@ -395,8 +395,11 @@ impl Scheduler {
         settings: FunctionSettings,
         sha256: &str,
         wasm: Vec<u8>,
+        files: Option<Vec<u8>>,
     ) -> Result<Prepared, LoadError> {
-        let config = settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
+        let mut config =
+            settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
+        config.files = settings.files(Arc::new(files.unwrap_or_default()));
         let limits = settings.module_limits(self.limits.max_module_bytes);
         let host = self.host_functions(name, &settings);
         let boot_bytes = config.max_written_bytes();
@@ -477,7 +480,13 @@ impl Scheduler {
     ) -> Result<Arc<Pool>, LoadError> {
         let settings = stored.info.settings()?;
         let prepared = self
-            .prepare(name, settings, &stored.info.sha256, stored.module)
+            .prepare(
+                name,
+                settings,
+                &stored.info.sha256,
+                stored.module,
+                stored.files,
+            )
             .await?;
         Ok(prepared.into_pool(name, stored.info.version))
     }

@@ -208,6 +208,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         compiler,
         limits: HttpLimits {
             max_module_bytes: args.max_module_bytes,
+            max_files_bytes: args.max_files_bytes,
             max_body_bytes: args.max_body_bytes,
             metrics_elsewhere: args.metrics_listen.is_some(),
         },

@@ -40,6 +40,40 @@ pub const MEMORY_LIMIT_MB: RangeInclusive<u64> = 1..=4096;
 pub const TIMEOUT_MS: RangeInclusive<u64> = 1..=900_000;
 /// Accepted per-function concurrency.
 pub const MAX_CONCURRENCY: RangeInclusive<u32> = 1..=1024;
+/// Default most bytes one call may write to `/tmp` and writable mounts, MiB.
+pub const DEFAULT_SCRATCH_MAX_MB: u64 = 16;
+/// Accepted scratch limits, MiB (written files live in the guest's memory).
+pub const SCRATCH_MAX_MB: RangeInclusive<u64> = 0..=256;
+/// Most mounts a function may declare.
+pub const MAX_MOUNTS: usize = 16;
+/// Most hosts a function may call.
+pub const MAX_OUTBOUND_HOSTS: usize = 64;
+
+/// A directory of the function's bundled files as the module sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountSettings {
+    /// Directory of the bundle (`/` for all of it).
+    #[serde(default = "root")]
+    pub source: String,
+    /// Absolute path the module sees it at.
+    pub path: String,
+    /// Whether calls may write it (into a per-call overlay the restore discards).
+    #[serde(default)]
+    pub writable: bool,
+}
+
+fn root() -> String {
+    "/".into()
+}
+
+/// Whether `path` is absolute and free of empty, `.` and `..` segments (`/` itself allowed).
+fn is_clean_absolute(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && path.len() <= 1024
+            && flint_abi::files::is_clean(&path[1..]))
+}
 
 /// Paths a route may not claim: they belong to Flint's own API and dashboard.
 pub const RESERVED_PREFIXES: &[&str] = &[
@@ -84,6 +118,14 @@ pub struct FunctionSettings {
     pub kv_max_bytes: u64,
     /// Largest answer (stdout) of a call; more is a 502 `output_too_large`, never a cut 200.
     pub max_output_bytes: u64,
+    /// Directories of the bundle the module sees; empty for the default (all of it,
+    /// read-only, at `/`). `/tmp` is a writable scratch directory unless a mount claims it.
+    pub mounts: Vec<MountSettings>,
+    /// Most bytes one call may write to `/tmp` and writable mounts, MiB.
+    pub scratch_max_mb: u64,
+    /// Hosts the function may call over HTTP (`host` or `host:port`; `*.example.com` for
+    /// subdomains). None by default.
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 impl Default for FunctionSettings {
@@ -101,6 +143,9 @@ impl Default for FunctionSettings {
             kv_max_keys: DEFAULT_KV_MAX_KEYS,
             kv_max_bytes: DEFAULT_KV_MAX_BYTES,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            mounts: Vec::new(),
+            scratch_max_mb: DEFAULT_SCRATCH_MAX_MB,
+            allowed_outbound_hosts: Vec::new(),
         }
     }
 }
@@ -223,7 +268,83 @@ impl FunctionSettings {
         for (i, r) in self.routes.iter().enumerate() {
             validate_route(format!("routes[{i}]"), r)?;
         }
+        within("scratch_max_mb", self.scratch_max_mb, SCRATCH_MAX_MB)?;
+        self.validate_mounts()?;
+        if self.allowed_outbound_hosts.len() > MAX_OUTBOUND_HOSTS {
+            let message = format!("at most {MAX_OUTBOUND_HOSTS} hosts");
+            return Err(err("allowed_outbound_hosts", message));
+        }
+        for (i, h) in self.allowed_outbound_hosts.iter().enumerate() {
+            crate::outbound::HostPattern::parse(h)
+                .map_err(|m| err(format!("allowed_outbound_hosts[{i}]"), m))?;
+        }
         Ok(())
+    }
+
+    fn validate_mounts(&self) -> Result<(), SettingsError> {
+        if self.mounts.len() > MAX_MOUNTS {
+            return Err(err("mounts", format!("at most {MAX_MOUNTS} mounts")));
+        }
+        for (i, m) in self.mounts.iter().enumerate() {
+            if !is_clean_absolute(&m.path) {
+                let message = "path must be absolute, without . or .. segments";
+                return Err(err(format!("mounts[{i}].path"), message));
+            }
+            if !is_clean_absolute(&m.source) {
+                let message = "source is a directory of the bundle: /, or /a/b, without . or ..";
+                return Err(err(format!("mounts[{i}].source"), message));
+            }
+            if self.mounts[..i].iter().any(|o| o.path == m.path) {
+                return Err(err(format!("mounts[{i}].path"), "another mount has this path"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every mount's source is a directory of the bundle whose directories are
+    /// `dirs` (clean relative paths).
+    pub fn check_mounts(&self, dirs: &[String]) -> Result<(), SettingsError> {
+        for (i, m) in self.mounts.iter().enumerate() {
+            let source = m.source.trim_start_matches('/');
+            if !source.is_empty() && !dirs.iter().any(|d| d == source) {
+                let message = format!("{} is not a directory of the bundled files", m.source);
+                return Err(err(format!("mounts[{i}].source"), message));
+            }
+        }
+        Ok(())
+    }
+
+    /// The directories the module sees, over the bundle `image` (empty for none).
+    pub fn files(&self, image: std::sync::Arc<Vec<u8>>) -> flint_runtime::Files {
+        use flint_abi::wasm::Mount;
+        let mut mounts: Vec<Mount> = if self.mounts.is_empty() {
+            vec![Mount {
+                source: Some("/".into()),
+                path: "/".into(),
+                writable: false,
+            }]
+        } else {
+            self.mounts
+                .iter()
+                .map(|m| Mount {
+                    source: Some(m.source.clone()),
+                    path: m.path.clone(),
+                    writable: m.writable,
+                })
+                .collect()
+        };
+        if !mounts.iter().any(|m| m.path == "/tmp") {
+            mounts.push(Mount {
+                source: None,
+                path: "/tmp".into(),
+                writable: true,
+            });
+        }
+        flint_runtime::Files {
+            image,
+            mounts,
+            scratch_max_bytes: self.scratch_max_mb << 20,
+        }
     }
 
     /// Settings from JSON (a deploy's config part, or a stored version's), checked: the one
@@ -295,6 +416,7 @@ impl FunctionSettings {
             restore,
             max_stdin_bytes,
             stdout_limit_bytes: self.max_output_bytes,
+            files: self.files(Default::default()),
             ..FunctionConfig::default()
         }
     }

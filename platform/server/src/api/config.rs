@@ -83,7 +83,7 @@ pub async fn patch(
         serde_json::to_value(&current).map_err(|e| ApiError::internal("encoding config", &e))?;
     merge_patch(&mut config, &patch);
     let settings = FunctionSettings::parse(config.to_string().as_bytes())?;
-    let body = publish(&state, &name, stored.module, settings).await?;
+    let body = publish(&state, &name, stored.module, stored.files, settings).await?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

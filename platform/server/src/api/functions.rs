@@ -25,13 +25,21 @@ fn upload_error(limit: usize) -> impl Fn(StatusCode, String) -> ApiError {
     move |status, detail| ApiError::unreadable_body("the upload", limit, status, detail)
 }
 
-/// A deploy's module and, if it brought one, its config.
-type Upload = (Vec<u8>, Option<FunctionSettings>);
+/// What a deploy brings: a module, and perhaps a config and a tar archive of files.
+#[derive(Debug, Default)]
+pub struct Upload {
+    /// The `.wasm` bytes.
+    pub module: Vec<u8>,
+    /// The `config` part.
+    pub settings: Option<FunctionSettings>,
+    /// The `files` part (a tar archive).
+    pub files: Option<Vec<u8>>,
+}
 
-/// Reads a deploy body: raw `.wasm`, or `multipart/form-data` with a `module` part and an
-/// optional `config` part (JSON).
+/// Reads a deploy body: raw `.wasm`, or `multipart/form-data` with a `module` part, an
+/// optional `config` part (JSON) and an optional `files` part (a tar archive).
 async fn read_upload(state: &SharedState, request: Request) -> Result<Upload, ApiError> {
-    let limit = state.limits.max_module_bytes;
+    let limit = state.limits.max_module_bytes + state.limits.max_files_bytes;
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -41,7 +49,10 @@ async fn read_upload(state: &SharedState, request: Request) -> Result<Upload, Ap
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|e| upload_error(limit)(e.status(), e.body_text()))?;
-        return Ok((body.to_vec(), None));
+        return Ok(Upload {
+            module: body.to_vec(),
+            ..Upload::default()
+        });
     }
     let multipart = Multipart::from_request(request, state)
         .await
@@ -49,9 +60,9 @@ async fn read_upload(state: &SharedState, request: Request) -> Result<Upload, Ap
     read_form(multipart, limit).await
 }
 
-/// The `module` and `config` parts of a multipart deploy.
+/// The `module`, `config` and `files` parts of a multipart deploy.
 async fn read_form(mut multipart: Multipart, limit: usize) -> Result<Upload, ApiError> {
-    let (mut module, mut settings) = (None, None);
+    let (mut module, mut settings, mut files) = (None, None, None);
     loop {
         let field = multipart
             .next_field()
@@ -66,11 +77,12 @@ async fn read_form(mut multipart: Multipart, limit: usize) -> Result<Upload, Api
         match name.as_str() {
             "module" => module = Some(data.to_vec()),
             "config" => settings = Some(FunctionSettings::parse(&data)?),
+            "files" => files = Some(data.to_vec()),
             other => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "bad_request",
-                    format!("unexpected form field {other:?} (expected module and config)"),
+                    format!("unexpected form field {other:?} (expected module, config, files)"),
                 ));
             }
         }
@@ -82,7 +94,11 @@ async fn read_form(mut multipart: Multipart, limit: usize) -> Result<Upload, Api
             "the form has no module part",
         )
     })?;
-    Ok((module, settings))
+    Ok(Upload {
+        module,
+        settings,
+        files,
+    })
 }
 
 /// Boundary of the bodies [`parse_upload`] reads.
@@ -134,7 +150,11 @@ pub async fn deploy(
 ) -> Result<Response, ApiError> {
     auth::require(&state, request.headers(), Need::Manage(&name)).await?;
     check_name(&name)?;
-    let (module, given) = read_upload(&state, request).await?;
+    let Upload {
+        module,
+        settings: given,
+        files,
+    } = read_upload(&state, request).await?;
     if module.len() > state.limits.max_module_bytes {
         return Err(ApiError::too_large(
             "the module",
@@ -146,9 +166,28 @@ pub async fn deploy(
         Some(s) => s,
         None => active_settings(&state, &name).await?.unwrap_or_default(),
     };
-    let mut body = publish(&state, &name, module, settings).await?;
+    let files = files.map(|tar| bundle_image(&state, &tar)).transpose()?;
+    let mut body = publish(&state, &name, module, files, settings).await?;
     body["config_kept"] = json!(kept);
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The image of a deploy's `files` archive: 413 over the server's limit, 400 for an archive
+/// that is not one or holds what a bundle cannot.
+fn bundle_image(state: &SharedState, tar: &[u8]) -> Result<Vec<u8>, ApiError> {
+    use flint_runtime::bundle::{BundleError, BundleLimits, image_from_tar};
+    let max = state.limits.max_files_bytes;
+    if tar.len() > max {
+        return Err(ApiError::too_large("the files archive", max as u64));
+    }
+    let limits = BundleLimits {
+        max_bytes: max as u64,
+        ..BundleLimits::default()
+    };
+    image_from_tar(tar, limits).map_err(|e| match e {
+        BundleError::TooLarge { limit_bytes } => ApiError::too_large("the files", limit_bytes),
+        other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_files", other.to_string()),
+    })
 }
 
 /// `publish`, with refusals counted in `flint_deploy_failures_total{reason}`.
@@ -156,9 +195,10 @@ pub async fn publish(
     state: &SharedState,
     name: &str,
     module: Vec<u8>,
+    files: Option<Vec<u8>>,
     settings: FunctionSettings,
 ) -> Result<Value, ApiError> {
-    let published = publish_version(state, name, module, settings).await;
+    let published = publish_version(state, name, module, files, settings).await;
     if let Err(e) = &published {
         let failures = &state.metrics.ops.deploy_failures;
         failures.with_label_values(&[e.code]).inc();
@@ -182,10 +222,19 @@ async fn publish_version(
     state: &SharedState,
     name: &str,
     module: Vec<u8>,
+    files: Option<Vec<u8>>,
     settings: FunctionSettings,
 ) -> Result<Value, ApiError> {
     settings.validate()?;
-    state.scheduler.check_fits(&settings, module.len())?;
+    let dirs = files
+        .as_deref()
+        .map(flint_runtime::bundle::directories)
+        .unwrap_or_default();
+    settings.check_mounts(&dirs)?;
+    let files_bytes = files.as_ref().map_or(0, |f| f.len().next_multiple_of(4096));
+    state
+        .scheduler
+        .check_fits(&settings, module.len() + files_bytes)?;
     if let Some((route, other)) = state.routes.conflict(name, &settings.routes) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -199,14 +248,14 @@ async fn publish_version(
     let sha256 = flint_compiler::sha256_hex(&module);
     let prepared = state
         .scheduler
-        .prepare(name, settings.clone(), &sha256, module.clone())
+        .prepare(name, settings.clone(), &sha256, module.clone(), files.clone())
         .await
         .map_err(|e| deploy_refusal(&e).unwrap_or_else(|| e.into()))?;
     let config =
         serde_json::to_string(&settings).map_err(|e| ApiError::internal("encoding config", &e))?;
     let version = state
         .store
-        .create_version(name, &sha256, &module, &config)
+        .create_version(name, &sha256, &module, files.as_deref(), &config)
         .await?;
     state.scheduler.install(prepared.into_pool(name, version));
     state.metrics.deploys.inc();
@@ -217,6 +266,7 @@ async fn publish_version(
         "version": version,
         "sha256": sha256,
         "size_bytes": module.len(),
+        "files_bytes": files.as_ref().map_or(0, Vec::len),
         "config": settings,
     }))
 }

@@ -49,6 +49,8 @@ use crate::store::Store;
 pub struct HttpLimits {
     /// Largest module upload.
     pub max_module_bytes: usize,
+    /// Largest bundle of files (the tar archive, and what it holds).
+    pub max_files_bytes: usize,
     /// Largest invocation body.
     pub max_body_bytes: usize,
     /// Whether `/metrics` is served on its own listener (and not on the API's).
@@ -92,7 +94,9 @@ const JSON_BODY_LIMIT: usize = 64 << 10;
 /// The whole API. Each route reads at most its own body limit: the module limit for deploys,
 /// `--max-body-bytes` for invocations (checked after the caller is known), 64 KiB for the rest.
 pub fn router(state: SharedState) -> Router {
-    let upload_limit = DefaultBodyLimit::max(state.limits.max_module_bytes + (64 << 10));
+    let upload_limit = DefaultBodyLimit::max(
+        state.limits.max_module_bytes + state.limits.max_files_bytes + (64 << 10),
+    );
     let invoke_limit = DefaultBodyLimit::max(state.limits.max_body_bytes);
     let mut router = Router::new()
         .route("/functions", get(functions::list))

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{Api, pretty};
 use crate::api::config::{compose_patches, merge_patch};
 use crate::cli::ConfigFlags;
-use crate::manifest::Manifest;
+use crate::manifest::{FileSpec, Manifest};
 
 impl ConfigFlags {
     /// The flags as a JSON merge patch of the config: only the fields they name.
@@ -57,6 +57,7 @@ pub fn deploy(
     name: Option<String>,
     file: Option<PathBuf>,
     manifest: Option<PathBuf>,
+    files_dir: Option<PathBuf>,
     flags: &ConfigFlags,
 ) -> anyhow::Result<()> {
     let patch = flags.patch()?;
@@ -67,10 +68,12 @@ pub fn deploy(
         _ => None,
     };
     let mut expected_secrets = Vec::new();
+    let mut files: Vec<FileSpec> = Vec::new();
     let (name, file, config) = match manifest {
         Some(path) => {
             let m = Manifest::load(&path)?;
             expected_secrets = m.secrets;
+            files = m.files;
             let mut config = Value::Object(m.config);
             merge_patch(&mut config, &patch);
             (
@@ -91,20 +94,49 @@ pub fn deploy(
             (name, file, config)
         }
     };
+    if let Some(dir) = files_dir {
+        files = vec![FileSpec {
+            source: dir,
+            destination: ".".into(),
+        }];
+    }
     let module = std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
     let r = api.request(Method::PUT, &format!("/functions/{name}"))?;
-    let r = match config {
-        Some(config) => {
-            let module = reqwest::blocking::multipart::Part::bytes(module).file_name("module.wasm");
-            let form = reqwest::blocking::multipart::Form::new()
-                .part("module", module)
-                .text("config", config.to_string());
-            r.multipart(form)
+    let r = if config.is_none() && files.is_empty() {
+        r.body(module)
+    } else {
+        use reqwest::blocking::multipart::{Form, Part};
+        let mut form = Form::new().part("module", Part::bytes(module).file_name("module.wasm"));
+        if let Some(config) = config {
+            form = form.text("config", config.to_string());
         }
-        None => r.body(module),
+        if !files.is_empty() {
+            form = form.part("files", Part::bytes(archive(&files)?).file_name("files.tar"));
+        }
+        r.multipart(form)
     };
     pretty(&api.send(r)?);
     warn_missing_secrets(api, &name, &expected_secrets)
+}
+
+/// A tar archive of `files` (symlinks kept as links).
+pub fn archive(files: &[FileSpec]) -> anyhow::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    for f in files {
+        let shown = f.source.display();
+        let meta = std::fs::symlink_metadata(&f.source).with_context(|| format!("read {shown}"))?;
+        if meta.is_dir() {
+            builder
+                .append_dir_all(&f.destination, &f.source)
+                .with_context(|| format!("archive {shown}"))?;
+        } else {
+            builder
+                .append_path_with_name(&f.source, &f.destination)
+                .with_context(|| format!("archive {shown}"))?;
+        }
+    }
+    Ok(builder.into_inner()?)
 }
 
 /// Says which of the secrets a manifest expects are not set for `name` yet.

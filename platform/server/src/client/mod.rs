@@ -119,9 +119,10 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
             name,
             file,
             manifest,
+            files,
             config,
             client,
-        } => deploy::deploy(&Api::new(&client), name, file, manifest, &config),
+        } => deploy::deploy(&Api::new(&client), name, file, manifest, files, &config),
         C::Config {
             name,
             config,

@@ -18,6 +18,8 @@ pub struct VersionInfo {
     pub config: String,
     /// When it was deployed (Unix ms).
     pub created_at: i64,
+    /// Size of its bundled files' image (0 for none).
+    pub files_bytes: i64,
 }
 
 /// A function and its active version.
@@ -44,9 +46,12 @@ pub struct StoredModule {
     pub info: VersionInfo,
     /// The `.wasm` bytes.
     pub module: Vec<u8>,
+    /// The bundled files' image, if it has files.
+    pub files: Option<Vec<u8>>,
 }
 
-const VERSION_COLUMNS: &str = "v.version, v.sha256, v.size_bytes, v.config, v.created_at";
+const VERSION_COLUMNS: &str =
+    "v.version, v.sha256, v.size_bytes, v.config, v.created_at, v.files_bytes";
 
 fn version_from(row: &sqlx::any::AnyRow, at: usize) -> Result<VersionInfo, sqlx::Error> {
     Ok(VersionInfo {
@@ -55,6 +60,7 @@ fn version_from(row: &sqlx::any::AnyRow, at: usize) -> Result<VersionInfo, sqlx:
         size_bytes: row.try_get(at + 2)?,
         config: row.try_get(at + 3)?,
         created_at: row.try_get(at + 4)?,
+        files_bytes: row.try_get(at + 5)?,
     })
 }
 
@@ -69,6 +75,7 @@ impl Store {
         name: &str,
         sha256: &str,
         module: &[u8],
+        files: Option<&[u8]>,
         config: &str,
     ) -> Result<i64, StoreError> {
         let now = now_ms();
@@ -90,8 +97,8 @@ impl Store {
         .await?;
         let inserted = sqlx::query(
             "INSERT INTO function_versions \
-             (function_name, version, sha256, size_bytes, module, config, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (function_name, version, sha256, size_bytes, module, config, created_at, files, \
+             files_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(name)
         .bind(next)
@@ -100,6 +107,8 @@ impl Store {
         .bind(module)
         .bind(config)
         .bind(now)
+        .bind(files.map(<[u8]>::to_vec))
+        .bind(files.map_or(0, |f| f.len() as i64))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -151,8 +160,8 @@ impl Store {
                     created_at: row.try_get(1)?,
                     updated_at: row.try_get(2)?,
                     active: version.map(|_| version_from(row, 3)).transpose()?,
-                    traffic: row.try_get(8)?,
-                    revision: row.try_get(9)?,
+                    traffic: row.try_get(9)?,
+                    revision: row.try_get(10)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -207,7 +216,7 @@ impl Store {
         version: Option<i64>,
     ) -> Result<Option<StoredModule>, StoreError> {
         let sql = format!(
-            "SELECT {VERSION_COLUMNS}, v.module FROM function_versions v \
+            "SELECT {VERSION_COLUMNS}, v.module, v.files FROM function_versions v \
              WHERE v.function_name = $1 AND v.version = \
              COALESCE($2, (SELECT active_version FROM functions WHERE name = $1))"
         );
@@ -219,7 +228,8 @@ impl Store {
         row.map(|r| {
             Ok(StoredModule {
                 info: version_from(&r, 0)?,
-                module: r.try_get(5)?,
+                module: r.try_get(6)?,
+                files: r.try_get(7)?,
             })
         })
         .transpose()
