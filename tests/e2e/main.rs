@@ -5,6 +5,7 @@
 //! need `FLINT_TEST_DATABASE_URL` and fail without it; `scripts/test.sh` provides one.
 
 mod browser;
+mod capabilities;
 mod crash;
 mod dashboard;
 mod harness;
@@ -71,6 +72,8 @@ for_both_backends!(
     crash::sigkill_loses_nothing_stored,
     crash::an_unwritable_cache_degrades_to_no_caching,
     crash::the_cache_stays_within_its_limit,
+    capabilities::bundled_files_scratch_and_mounts,
+    capabilities::manifests_bring_their_files,
 );
 
 /// PostgreSQL-only: the store over TLS.

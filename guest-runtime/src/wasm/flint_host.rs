@@ -7,7 +7,10 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use flint_abi::host_fn::{HostFunction, KV_DELETE, KV_GET, KV_SET, KvError, kv_get_meaning};
+use flint_abi::host_fn::{
+    HTTP_REQUEST, HostFunction, HttpError, KV_DELETE, KV_GET, KV_SET, KvError, http_meaning,
+    kv_get_meaning,
+};
 use flint_abi::message::{LogLevel, Value};
 use flint_wasi::FlintHost;
 
@@ -52,6 +55,17 @@ impl FlintHost for DoorbellHost {
             Ok(Value::I32(0)) => Ok(()),
             Ok(Value::I32(code)) => Err(KvError::from_code(code).unwrap_or(KvError::Store)),
             _ => Err(KvError::Store),
+        }
+    }
+
+    fn http_request(&mut self, request: &[u8]) -> Result<Vec<u8>, HttpError> {
+        // The host answers with a code before the response (see `http_answer`).
+        match call(&HTTP_REQUEST, vec![Value::Bytes(request.to_vec())]) {
+            Ok(Value::Bytes(b)) => match http_meaning(&b) {
+                Some(r) => r.map(<[u8]>::to_vec),
+                None => Err(HttpError::Failed),
+            },
+            _ => Err(HttpError::Failed),
         }
     }
 

@@ -215,8 +215,99 @@ pub const KV_DELETE: HostFunction = HostFunction {
           store error, `-3` if the key is too large",
 };
 
+/// Why an outbound HTTP request failed: the negative codes `http_request` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpError {
+    /// The URL's host is not in the function's `allowed_outbound_hosts` (`-1`).
+    NotAllowed,
+    /// The request is malformed: head, method, URL or a header (`-2`).
+    BadRequest,
+    /// The connection or the exchange failed (`-3`).
+    Failed,
+    /// No answer within the request's timeout or the call's deadline (`-4`).
+    Timeout,
+    /// The response is larger than the limit (`-5`).
+    TooLarge,
+}
+
+impl HttpError {
+    /// Every error.
+    pub const ALL: [HttpError; 5] = [
+        Self::NotAllowed,
+        Self::BadRequest,
+        Self::Failed,
+        Self::Timeout,
+        Self::TooLarge,
+    ];
+
+    /// The code a module sees.
+    pub fn code(self) -> i32 {
+        match self {
+            Self::NotAllowed => -1,
+            Self::BadRequest => -2,
+            Self::Failed => -3,
+            Self::Timeout => -4,
+            Self::TooLarge => -5,
+        }
+    }
+
+    /// The error with code `code`.
+    pub fn from_code(code: i32) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    /// Its metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAllowed => "not_allowed",
+            Self::BadRequest => "bad_request",
+            Self::Failed => "failed",
+            Self::Timeout => "timeout",
+            Self::TooLarge => "too_large",
+        }
+    }
+}
+
+/// The host's answer to an `http_request` call: a little-endian `i32` (0, or an
+/// [`HttpError`] code), then the response (`STATUS\r\nName: value\r\n...\r\n\r\nbody`).
+pub fn http_answer(result: Result<&[u8], HttpError>) -> alloc::vec::Vec<u8> {
+    let (code, response) = match result {
+        Ok(r) => (0, r),
+        Err(e) => (e.code(), &[][..]),
+    };
+    let mut out = alloc::vec::Vec::with_capacity(4 + response.len());
+    out.extend_from_slice(&code.to_le_bytes());
+    out.extend_from_slice(response);
+    out
+}
+
+/// What an `http_request` answer means; `None` for one no host sends.
+pub fn http_meaning(answer: &[u8]) -> Option<Result<&[u8], HttpError>> {
+    let (code, response) = answer.split_at_checked(4)?;
+    match i32::from_le_bytes(code.try_into().ok()?) {
+        0 => Some(Ok(response)),
+        c => HttpError::from_code(c).map(Err),
+    }
+}
+
+/// `flint.http_request(req_ptr, req_len, resp_ptr, resp_cap) -> i32`.
+pub const HTTP_REQUEST: HostFunction = HostFunction {
+    import: flint("http_request", &[I32, I32, I32, I32], &[I32]),
+    call: Some(HostCall {
+        name: "http_request",
+        params: &[ValueType::Bytes],
+        // See `http_answer`.
+        returns: ValueType::Bytes,
+    }),
+    doc: "`(req_ptr, req_len, resp_ptr, resp_cap)`: sends the HTTP request `METHOD URL\\r\\n` \
+          `headers\\r\\n\\r\\nbody` to an allowed host and writes the response \
+          (`STATUS\\r\\nheaders\\r\\n\\r\\nbody`) into `resp`, at most `resp_cap` bytes; \
+          returns the response's full length, `-1` host not allowed, `-2` malformed request, \
+          `-3` failed, `-4` timed out, `-5` response too large",
+};
+
 /// Every one of Flint's imports.
-pub const HOST_FUNCTIONS: &[HostFunction] = &[LOG, KV_GET, KV_SET, KV_DELETE];
+pub const HOST_FUNCTIONS: &[HostFunction] = &[LOG, KV_GET, KV_SET, KV_DELETE, HTTP_REQUEST];
 
 fn types<T: Copy>(ts: &[T], name: impl Fn(T) -> String) -> String {
     let names: alloc::vec::Vec<String> = ts.iter().map(|&t| name(t)).collect();
@@ -270,6 +361,17 @@ mod tests {
         assert_eq!(kv_get_meaning(2), None);
         assert_eq!(kv_get_meaning(0x81), None);
         assert_eq!(KV_ABSENT, -1);
+    }
+
+    #[test]
+    fn http_answers_round_trip() {
+        assert_eq!(http_meaning(&http_answer(Ok(b"200\r\n\r\nhi"))), Some(Ok(&b"200\r\n\r\nhi"[..])));
+        for e in HttpError::ALL {
+            assert_eq!(HttpError::from_code(e.code()), Some(e));
+            assert_eq!(http_meaning(&http_answer(Err(e))), Some(Err(e)));
+        }
+        assert_eq!(http_meaning(&[1, 2]), None);
+        assert_eq!(http_meaning(&(-9i32).to_le_bytes()), None);
     }
 
     #[test]

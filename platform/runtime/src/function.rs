@@ -215,6 +215,8 @@ pub fn invoke(
         monotonic_ns: monotonic_ns(),
         tsc_khz: sandbox.tsc_khz(),
     };
+    // Host functions (outbound HTTP) answer within the call's deadline.
+    let _deadline = crate::host::DeadlineGuard::set(Instant::now() + config.timeout);
     let value = sandbox.call(WASM_RUN, &[Value::Bytes(run.encode())])?;
     let Value::Bytes(bytes) = value else {
         return Err(InvokeError::ResultType(value.value_type()));

@@ -6,11 +6,14 @@
 //! store that fails or refuses answers the guest with a [`KvError`] code: a key-value
 //! problem never fails the invocation.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use flint_abi::host_fn::{
-    KV_DELETE, KV_GET, KV_SET, KvError, MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES, kv_get_status,
+    HTTP_REQUEST, HttpError, KV_DELETE, KV_GET, KV_SET, KvError, MAX_KV_KEY_BYTES,
+    MAX_KV_VALUE_BYTES, http_answer, kv_get_status,
 };
 use flint_vmm::{HostFunctions, Value};
 
@@ -24,6 +27,50 @@ pub trait KvStore: Send + Sync {
     fn delete(&self, key: &[u8]) -> Result<bool, KvError>;
     /// Told of every error a module is answered with (for metrics).
     fn refused(&self, _error: KvError) {}
+}
+
+/// A function's outbound HTTP: performs a request as the guest wrote it (see
+/// [`flint_abi::host_fn::HTTP_REQUEST`]) and answers with the response, by `deadline` (the
+/// call's, when the call has one).
+pub trait Outbound: Send + Sync {
+    /// The response to `request`, or why there is none.
+    fn request(&self, request: &[u8], deadline: Option<Instant>) -> Result<Vec<u8>, HttpError>;
+}
+
+/// Outbound HTTP for a function allowed no hosts.
+#[derive(Debug, Default)]
+pub struct NoOutbound;
+
+impl Outbound for NoOutbound {
+    fn request(&self, _: &[u8], _: Option<Instant>) -> Result<Vec<u8>, HttpError> {
+        Err(HttpError::NotAllowed)
+    }
+}
+
+thread_local! {
+    /// The deadline of the call running on this (vCPU) thread.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The deadline of the call running on this thread, if any.
+pub fn call_deadline() -> Option<Instant> {
+    DEADLINE.with(Cell::get)
+}
+
+/// Sets this thread's call deadline until dropped.
+pub struct DeadlineGuard(Option<Instant>);
+
+impl DeadlineGuard {
+    /// Makes `deadline` the call deadline of this thread.
+    pub fn set(deadline: Instant) -> Self {
+        Self(DEADLINE.with(|d| d.replace(Some(deadline))))
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        DEADLINE.with(|d| d.set(self.0));
+    }
 }
 
 /// A [`KvStore`] in process memory, without quotas.
@@ -76,10 +123,19 @@ fn code(kv: &dyn KvStore, result: Result<i32, KvError>) -> Value {
     }))
 }
 
-/// The host functions of a function whose store is `kv`.
+/// The host functions of a function whose store is `kv` and that may call no host.
 pub fn host_functions(kv: Arc<dyn KvStore>) -> HostFunctions {
+    host_functions_with(kv, Arc::new(NoOutbound))
+}
+
+/// The host functions of a function whose store is `kv` and whose HTTP goes to `http`.
+pub fn host_functions_with(kv: Arc<dyn KvStore>, http: Arc<dyn Outbound>) -> HostFunctions {
     let (get, set, delete) = (kv.clone(), kv.clone(), kv);
     HostFunctions::builder()
+        .declare(&HTTP_REQUEST, move |a| {
+            let answer = http.request(bytes(&a[0]), call_deadline());
+            Ok(Value::Bytes(http_answer(answer.as_deref().map_err(|e| *e))))
+        })
         .declare(&KV_GET, move |a| {
             let found = key_of(a).and_then(|k| get.get(k));
             let (status, value) = match found {

@@ -65,6 +65,11 @@ pub struct Metrics {
     /// `flint_version_invocations_total{function,version}`: calls by the version that
     /// served them (traffic splits).
     pub version_invocations: IntCounterVec,
+    /// `flint_outbound_requests_total{function,result}`: outbound HTTP requests, `ok` or why
+    /// not (`not_allowed`, `bad_request`, `failed`, `timeout`, `too_large`).
+    pub outbound_requests: IntCounterVec,
+    /// `flint_outbound_request_duration_seconds{function}`: how long outbound requests took.
+    pub outbound_duration: HistogramVec,
     /// The operator's metrics (build, process, cold starts, HTTP latency, store, traps and
     /// sandbox faults apart).
     pub ops: crate::opsmetrics::OpsMetrics,
@@ -195,6 +200,21 @@ impl Metrics {
             ),
             &["function", "version"],
         ));
+        let outbound_requests = must(IntCounterVec::new(
+            Opts::new(
+                "flint_outbound_requests_total",
+                "Outbound HTTP requests of functions, by result",
+            ),
+            &["function", "result"],
+        ));
+        let outbound_duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "flint_outbound_request_duration_seconds",
+                "Time outbound HTTP requests of functions took",
+            )
+            .buckets(latency_buckets()),
+            &["function"],
+        ));
         for k in MEMORY_KINDS {
             memory.with_label_values(&[k]);
         }
@@ -221,6 +241,8 @@ impl Metrics {
             stack_cookie_violations,
             kv_rejections,
             version_invocations,
+            outbound_requests,
+            outbound_duration,
             ops,
             versions_seen: Default::default(),
         };
@@ -243,6 +265,8 @@ impl Metrics {
         must(r.register(Box::new(m.stack_cookie_violations.clone())));
         must(r.register(Box::new(m.kv_rejections.clone())));
         must(r.register(Box::new(m.version_invocations.clone())));
+        must(r.register(Box::new(m.outbound_requests.clone())));
+        must(r.register(Box::new(m.outbound_duration.clone())));
         m
     }
 
@@ -266,6 +290,10 @@ impl Metrics {
             self.kv_rejections
                 .with_label_values(&[function, e.as_str()]);
         }
+        for result in crate::outbound::RESULTS {
+            self.outbound_requests.with_label_values(&[function, result]);
+        }
+        self.outbound_duration.with_label_values(&[function]);
     }
 
     /// Drops every per-function series of a deleted function.
@@ -293,6 +321,12 @@ impl Metrics {
                 .kv_rejections
                 .remove_label_values(&[function, e.as_str()]);
         }
+        for result in crate::outbound::RESULTS {
+            let _ = self
+                .outbound_requests
+                .remove_label_values(&[function, result]);
+        }
+        let _ = self.outbound_duration.remove_label_values(&[function]);
         for kind in FaultLabel::all() {
             let _ = self
                 .ops

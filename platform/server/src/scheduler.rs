@@ -254,6 +254,8 @@ pub struct Scheduler {
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     slots: Arc<Slots>,
     vcpus: VcpuThreads,
+    /// The client of functions' outbound HTTP.
+    http: reqwest::Client,
 }
 
 impl Scheduler {
@@ -279,13 +281,17 @@ impl Scheduler {
             pools: RwLock::new(HashMap::new()),
             others: RwLock::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
+            http: crate::outbound::client(),
         }
     }
 
     fn host_functions(&self, name: &str, settings: &FunctionSettings) -> HostFunctions {
         let rejections = self.metrics.kv_rejections.clone();
         let kv = self.store.kv_for(name, settings.kv_quota(), rejections);
-        flint_runtime::host::host_functions(kv)
+        // A response travels to the guest through its input buffer, as a request body does.
+        let max_response = self.limits.max_stdin_bytes as usize;
+        let http = crate::outbound::for_function(name, settings, &self.http, &self.metrics, max_response);
+        flint_runtime::host::host_functions_with(kv, http)
     }
 
     /// Holds `bytes` of `kind` against the memory budget, evicting least recently used idle

@@ -46,6 +46,8 @@ pub const DEFAULT_SCRATCH_MAX_MB: u64 = 16;
 pub const SCRATCH_MAX_MB: RangeInclusive<u64> = 0..=256;
 /// Most mounts a function may declare.
 pub const MAX_MOUNTS: usize = 16;
+/// Default longest outbound HTTP request, ms.
+pub const DEFAULT_OUTBOUND_TIMEOUT_MS: u64 = 10_000;
 /// Most hosts a function may call.
 pub const MAX_OUTBOUND_HOSTS: usize = 64;
 
@@ -126,6 +128,8 @@ pub struct FunctionSettings {
     /// Hosts the function may call over HTTP (`host` or `host:port`; `*.example.com` for
     /// subdomains). None by default.
     pub allowed_outbound_hosts: Vec<String>,
+    /// Longest an outbound HTTP request may take, ms (never past the call's deadline).
+    pub outbound_timeout_ms: u64,
 }
 
 impl Default for FunctionSettings {
@@ -146,6 +150,7 @@ impl Default for FunctionSettings {
             mounts: Vec::new(),
             scratch_max_mb: DEFAULT_SCRATCH_MAX_MB,
             allowed_outbound_hosts: Vec::new(),
+            outbound_timeout_ms: DEFAULT_OUTBOUND_TIMEOUT_MS,
         }
     }
 }
@@ -269,6 +274,7 @@ impl FunctionSettings {
             validate_route(format!("routes[{i}]"), r)?;
         }
         within("scratch_max_mb", self.scratch_max_mb, SCRATCH_MAX_MB)?;
+        within("outbound_timeout_ms", self.outbound_timeout_ms, TIMEOUT_MS)?;
         self.validate_mounts()?;
         if self.allowed_outbound_hosts.len() > MAX_OUTBOUND_HOSTS {
             let message = format!("at most {MAX_OUTBOUND_HOSTS} hosts");

@@ -4,7 +4,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use flint_abi::host_fn::KvError;
+use flint_abi::host_fn::{HttpError, KvError};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
@@ -35,6 +35,11 @@ pub trait FlintHost: Send {
     fn kv_set(&mut self, key: &[u8], value: &[u8]) -> Result<(), KvError>;
     /// Deletes `key`; whether it existed.
     fn kv_delete(&mut self, key: &[u8]) -> Result<bool, KvError>;
+    /// Sends an outbound HTTP request (`METHOD URL\r\nheaders\r\n\r\nbody`); the response
+    /// (`STATUS\r\nheaders\r\n\r\nbody`).
+    fn http_request(&mut self, _request: &[u8]) -> Result<Vec<u8>, HttpError> {
+        Err(HttpError::NotAllowed)
+    }
 }
 
 /// A byte sink that keeps at most `limit` bytes and remembers whether it cut anything.

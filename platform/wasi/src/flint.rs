@@ -13,8 +13,8 @@ use wasmtime::{Caller, Linker};
 use crate::ctx::WasiView;
 use crate::memory::{self, Fault};
 use flint_abi::host_fn::{
-    FLINT_MODULE as FLINT, KV_ABSENT, KV_DELETE, KV_GET, KV_SET, KvError, LOG, MAX_KV_KEY_BYTES,
-    MAX_KV_VALUE_BYTES,
+    FLINT_MODULE as FLINT, HTTP_REQUEST, KV_ABSENT, KV_DELETE, KV_GET, KV_SET, KvError, LOG,
+    MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES,
 };
 
 /// Longest log line kept; the rest is cut.
@@ -87,6 +87,25 @@ fn kv_delete<T: WasiView>(c: &mut Caller<'_, T>, kp: i32, kl: i32) -> wasmtime::
     })
 }
 
+fn http_request<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    rp: i32,
+    rl: i32,
+    bp: i32,
+    bl: i32,
+) -> wasmtime::Result<i32> {
+    let name = HTTP_REQUEST.import.name;
+    let request = read(c, name, rp, rl)?;
+    let response = match c.data_mut().wasi().host.http_request(&request) {
+        Ok(r) => r,
+        Err(e) => return Ok(e.code()),
+    };
+    let keep = response.len().min(bl.max(0) as usize);
+    let m = memory::memory(c).ok_or_else(|| trap(name))?;
+    memory::write(&m, &mut *c, bp, &response[..keep]).map_err(|Fault| trap(name))?;
+    Ok(i32::try_from(response.len()).unwrap_or(i32::MAX))
+}
+
 /// Defines the `flint` imports.
 pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
     l.func_wrap(
@@ -121,6 +140,13 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         FLINT,
         KV_DELETE.import.name,
         |mut c: Caller<'_, T>, kp: i32, kl: i32| kv_delete(&mut c, kp, kl),
+    )?;
+    l.func_wrap(
+        FLINT,
+        HTTP_REQUEST.import.name,
+        |mut c: Caller<'_, T>, rp: i32, rl: i32, bp: i32, bl: i32| {
+            http_request(&mut c, rp, rl, bp, bl)
+        },
     )?;
     Ok(())
 }
