@@ -52,7 +52,7 @@ pub fn bundled_files_scratch_and_mounts(b: Backend) {
     assert!(line(&out, "create in ro").ends_with("EPERM"));
     assert!(line(&out, "pread").ends_with("ok 11 hello WORLD"));
     let shown = s.get_json("/functions/fs");
-    assert!(shown["active"]["files_bytes"].as_i64().unwrap() > 50, "{shown}");
+    assert!(shown["files_bytes"].as_i64().unwrap() > 50, "{shown}");
     // Scratch never outlives a call.
     let patched = s
         .req(Method::PATCH, "/functions/fs/config")
@@ -165,4 +165,97 @@ pub fn manifests_bring_their_files(b: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(text(s.invoke("plain", b"")), "body{}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A local upstream for outbound HTTP: `/echo` answers with what it got, `/slow` after five
+/// seconds, `/big` with 2 MiB. Returns its port.
+fn upstream() -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut first, mut length, mut from) = (String::new(), 0usize, String::new());
+                reader.read_line(&mut first).unwrap_or(0);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if let Some(v) = lower.strip_prefix("x-from:") {
+                        from = v.trim().to_string();
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                let path = first.split(' ').nth(1).unwrap_or("/").to_string();
+                let reply = match path.as_str() {
+                    "/slow" => {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        "late".to_string()
+                    }
+                    "/big" => "x".repeat(2 << 20),
+                    _ => format!("got {} from {from}", String::from_utf8_lossy(&body)),
+                };
+                let mut stream = stream;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Upstream: yes\r\nConnection: close\r\n\r\n",
+                    reply.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(reply.as_bytes());
+            });
+        }
+    });
+    port
+}
+
+pub fn outbound_http_is_allowed_listed_bounded_and_counted(b: Backend) {
+    let s = Server::start(b);
+    let port = upstream();
+    let fetch = c_module("fetch");
+    let config = json!({"allowed_outbound_hosts": [format!("127.0.0.1:{port}")], "outbound_timeout_ms": 500});
+    let r = s.deploy("fetch", &fetch, &config);
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().unwrap());
+    let call = |name: &str, url: String| text(s.invoke(name, url.as_bytes()));
+    assert_eq!(
+        call("fetch", format!("http://127.0.0.1:{port}/echo")),
+        "status 200\nbody got ping from flint\n"
+    );
+    // Only the listed host and port.
+    assert_eq!(call("fetch", format!("http://localhost:{port}/echo")), "error -1\n");
+    assert_eq!(call("fetch", format!("http://127.0.0.1:{}/echo", port + 1)), "error -1\n");
+    assert_eq!(call("fetch", "not a url".into()), "error -2\n");
+    // Bounded: a slow upstream hits outbound_timeout_ms, a big answer the response limit.
+    let started = std::time::Instant::now();
+    assert_eq!(call("fetch", format!("http://127.0.0.1:{port}/slow")), "error -4\n");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(call("fetch", format!("http://127.0.0.1:{port}/big")), "error -5\n");
+    // A function allowed no hosts calls none.
+    assert_eq!(s.deploy("closed", &fetch, &json!({})).status(), StatusCode::CREATED);
+    assert_eq!(call("closed", format!("http://127.0.0.1:{port}/echo")), "error -1\n");
+    // The call's deadline holds while the host waits for the upstream.
+    let config = json!({"allowed_outbound_hosts": [format!("127.0.0.1:{port}")], "timeout_ms": 1000});
+    assert_eq!(s.deploy("patient", &fetch, &config).status(), StatusCode::CREATED);
+    let started = std::time::Instant::now();
+    let r = s.invoke("patient", format!("http://127.0.0.1:{port}/slow").as_bytes());
+    let (status, e) = error_code(r);
+    assert_eq!((status, e["code"].as_str()), (StatusCode::GATEWAY_TIMEOUT, Some("timeout")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    // Counted by function and result.
+    let m = s.metrics();
+    let count = |result: &str| {
+        let series = format!("flint_outbound_requests_total{{function=\"fetch\",result=\"{result}\"}}");
+        crate::harness::metric(&m, &series).unwrap_or(-1.0)
+    };
+    assert_eq!((count("ok"), count("not_allowed"), count("bad_request")), (1.0, 2.0, 1.0));
+    assert_eq!((count("timeout"), count("too_large")), (1.0, 1.0));
+    let durations = "flint_outbound_request_duration_seconds_count{function=\"fetch\"}";
+    assert_eq!(crate::harness::metric(&m, durations), Some(6.0));
 }

@@ -74,6 +74,7 @@ for_both_backends!(
     crash::the_cache_stays_within_its_limit,
     capabilities::bundled_files_scratch_and_mounts,
     capabilities::manifests_bring_their_files,
+    capabilities::outbound_http_is_allowed_listed_bounded_and_counted,
 );
 
 /// PostgreSQL-only: the store over TLS.
