@@ -259,3 +259,14 @@ pub fn outbound_http_is_allowed_listed_bounded_and_counted(b: Backend) {
     let durations = "flint_outbound_request_duration_seconds_count{function=\"fetch\"}";
     assert_eq!(crate::harness::metric(&m, durations), Some(6.0));
 }
+
+/// A function written in AssemblyScript (built here with its compiler from npm) deploys and
+/// runs: stdin, environment, stdout and the key-value store.
+pub fn an_assemblyscript_function_runs(b: Backend) {
+    let s = Server::start(b);
+    let wasm = flint_test_modules::assemblyscript_module();
+    let r = s.deploy("as-hello", &wasm, &json!({"env": {"GREETING": "Hi"}}));
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().unwrap());
+    assert_eq!(text(s.invoke("as-hello", b"Flint")), "Hi, Flint! (call 1)\n");
+    assert_eq!(text(s.invoke("as-hello", b"again")), "Hi, again! (call 2)\n");
+}

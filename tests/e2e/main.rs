@@ -75,6 +75,7 @@ for_both_backends!(
     capabilities::bundled_files_scratch_and_mounts,
     capabilities::manifests_bring_their_files,
     capabilities::outbound_http_is_allowed_listed_bounded_and_counted,
+    capabilities::an_assemblyscript_function_runs,
 );
 
 /// PostgreSQL-only: the store over TLS.

@@ -54,3 +54,44 @@ pub fn c_module(name: &str) -> Vec<u8> {
     }
     std::fs::read(&out).expect("read the compiled module")
 }
+
+/// The AssemblyScript example (`examples/assemblyscript`), built with its pinned compiler from
+/// the npm registry (`npm ci`, `npm run build`) into a scratch copy, and cached by the hash of
+/// its sources. A missing npm is a panic with the command to fix it.
+pub fn assemblyscript_module() -> Vec<u8> {
+    let example = source_dir().join("../../examples/assemblyscript");
+    let sources = ["package.json", "package-lock.json", "assembly/index.ts"];
+    let mut hasher = Sha256::new();
+    for s in sources {
+        hasher.update(std::fs::read(example.join(s)).expect("read the AssemblyScript example"));
+    }
+    let hash: String = hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let dir = std::env::temp_dir().join("flint-test-modules");
+    std::fs::create_dir_all(&dir).expect("create the module cache directory");
+    let out = dir.join(format!("assemblyscript-{hash}.wasm"));
+    // One build at a time in this process (tests for both backends ask at once).
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !out.exists() {
+        let work = bundle::scratch_dir("assemblyscript");
+        std::fs::create_dir_all(work.join("assembly")).expect("create the build directory");
+        for s in sources {
+            std::fs::copy(example.join(s), work.join(s)).expect("copy the example");
+        }
+        let npm = |args: &[&str]| {
+            let status = Command::new("npm")
+                .args(args)
+                .current_dir(&work)
+                .status()
+                .unwrap_or_else(|e| panic!("run npm ({e}); install it: apt-get install nodejs npm"));
+            assert!(status.success(), "npm {args:?} failed in {}", work.display());
+        };
+        npm(&["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+        npm(&["run", "build", "--silent"]);
+        let tmp = dir.join(format!("assemblyscript-{hash}.{}.tmp", std::process::id()));
+        std::fs::copy(work.join("build/hello.wasm"), &tmp).expect("copy the built module");
+        std::fs::rename(&tmp, &out).expect("move the built module into place");
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    std::fs::read(&out).expect("read the built module")
+}
