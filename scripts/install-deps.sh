@@ -10,6 +10,9 @@ packages=(
   haproxy wrk                                  # scripts/rolling-restart.sh and soak.sh: a balancer, load
   strace                                       # scripts/check-deploy.sh: the systemd unit's syscall filter
 )
+# npm builds the AssemblyScript test function (its compiler comes from the npm registry).
+# Any Node.js with npm will do; Debian's packages when there is none.
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

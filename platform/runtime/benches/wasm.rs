@@ -2,8 +2,9 @@
 //!
 //! Run: `cargo bench -p flint-runtime --bench wasm` (`-- --quick` for fewer iterations).
 //!
-//! Rows: CPU-bound work (recursive fib(27), 100 passes of a checksum over 1 MiB) and the
-//! per-call overhead (an empty `_start`). Columns: Flint (restore + call in a micro-VM);
+//! Rows: CPU-bound work (recursive fib(27), 100 passes of a checksum over 1 MiB), the
+//! per-call overhead (an empty `_start`), and file work (read a 64 KiB bundled file, write it
+//! to a scratch file in `/tmp`). Columns: Flint (restore + call in a micro-VM);
 //! wasmtime in-process with the guest's exact engine settings and the same compiled artefact
 //! (the no-isolation floor: same code, no VM); wasmtime in-process with its default settings
 //! (guard pages and signal-based traps instead of explicit bounds checks).
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use flint_compiler::ModuleLimits;
 use flint_runtime::host::host_functions;
-use flint_runtime::{FunctionConfig, MemoryKvStore, Request, Runtime, invoke};
+use flint_runtime::{Files, FunctionConfig, MemoryKvStore, Request, Runtime, invoke};
 use flint_test_modules::in_process::InProcess;
 use wasmtime::{Config, Engine, Module};
 
@@ -55,7 +56,8 @@ fn main() {
         "| workload | Flint micro-VM (us) | in-process, guest settings (us) | in-process, wasmtime defaults (us) | Flint / in-process |"
     );
     println!("|---|---:|---:|---:|---:|");
-    let cases: [(&str, &[u8], &[&str], usize); 3] = [
+    let filework = flint_test_modules::c_module("filework");
+    let cases: [(&str, &[u8], &[&str], usize); 4] = [
         ("fib(27)", &compute, &["compute", "fib", "27"], n_compute),
         (
             "checksum 100 x 1 MiB",
@@ -69,8 +71,30 @@ fn main() {
             &["empty"],
             n_call,
         ),
+        (
+            "read 64 KiB bundled file, write it to /tmp",
+            &filework,
+            &["filework"],
+            n_call,
+        ),
     ];
+    let files = template_files();
     for (name, wasm, args, n) in cases {
+        let config = if args[0] == "filework" {
+            FunctionConfig {
+                files: files.clone(),
+                ..config.clone()
+            }
+        } else {
+            config.clone()
+        };
+        let fs = flint_wasi::fs::Fs::new(
+            Box::leak(config.files.image.to_vec().into_boxed_slice()),
+            &config.files.mounts,
+            config.files.scratch_max_bytes,
+            0,
+        )
+        .expect("filesystem");
         let artifact = rt.compiler().compile(wasm, &limits).expect("compile");
         let mut sb = rt
             .boot(
@@ -91,13 +115,13 @@ fn main() {
             let r = invoke(&mut sb, &config, &request).expect("invoke");
             assert_eq!(r.result.stdout, expected);
         });
-        let same = InProcess::precompiled(&guest_engine, &artifact.bytes);
+        let same = InProcess::precompiled(&guest_engine, &artifact.bytes).with_fs(fs.clone());
         assert_eq!(same.run(args, b""), expected);
         let in_process = time(n, || {
             same.run(args, b"");
         });
         let module = Module::new(&default_engine, wasm).expect("compile natively");
-        let defaults = InProcess::new(&default_engine, &module);
+        let defaults = InProcess::new(&default_engine, &module).with_fs(fs);
         let in_process_defaults = time(n, || {
             defaults.run(args, b"");
         });
@@ -107,6 +131,20 @@ fn main() {
         );
     }
     idle_density(&rt, &config, if quick { 20 } else { 100 });
+}
+
+/// A bundle holding a 64 KiB `/template.html`.
+fn template_files() -> Files {
+    let dir = flint_test_modules::bundle::scratch_dir("bench-template");
+    std::fs::write(dir.join("template.html"), "<p>{{x}}</p>\n".repeat(65536 / 13 + 1)[..65536].as_bytes())
+        .expect("write the template");
+    let tar = flint_test_modules::bundle::tar_of(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let image = flint_runtime::bundle::image_from_tar(&tar, Default::default()).expect("bundle");
+    Files {
+        image: Arc::new(image),
+        ..Files::default()
+    }
 }
 
 /// How many idle sandboxes of one function fit in a GiB: `n` sandboxes mapped copy-on-write
