@@ -106,17 +106,30 @@ fn refusals(s: &Server, tar: &[u8]) {
     let refused = |config: Value, files: Vec<u8>| {
         let r = deploy_with_files(s, "bad", &c_module("files"), &config, files);
         let (status, e) = error_code(r);
-        (status, e["code"].as_str().unwrap_or_default().to_string(), e)
+        (
+            status,
+            e["code"].as_str().unwrap_or_default().to_string(),
+            e,
+        )
     };
     let missing = json!({"mounts": [{"source": "/nope", "path": "/app"}]});
     let (status, code, e) = refused(missing, tar.to_vec());
-    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_config"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_config")
+    );
     assert_eq!(e["field"], "mounts[0].source");
     let escaping = json!({"mounts": [{"source": "/data/../..", "path": "/app"}]});
     let (status, _, e) = refused(escaping, tar.to_vec());
-    assert_eq!((status, e["field"].as_str()), (StatusCode::BAD_REQUEST, Some("mounts[0].source")));
+    assert_eq!(
+        (status, e["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("mounts[0].source"))
+    );
     let (status, code, _) = refused(json!({}), vec![0x41; 2048]);
-    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_files"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_files")
+    );
     // More than --max-files-bytes (200,000 here).
     let big = scratch_dir("big-bundle");
     write_fs_tree(&big);
@@ -126,7 +139,10 @@ fn refusals(s: &Server, tar: &[u8]) {
     let _ = std::fs::remove_dir_all(&big);
     let scratch = json!({"scratch_max_mb": 100000});
     let (status, _, e) = refused(scratch, tar.to_vec());
-    assert_eq!((status, e["field"].as_str()), (StatusCode::BAD_REQUEST, Some("scratch_max_mb")));
+    assert_eq!(
+        (status, e["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("scratch_max_mb"))
+    );
     // Nothing was stored by any refusal.
     let r = s.req(Method::GET, "/functions/bad").send().unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -147,7 +163,11 @@ pub fn manifests_bring_their_files(b: Backend) {
     )
     .unwrap();
     let out = s.cli_in(&dir, &["deploy"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(text(s.invoke("site", b"")), "body{}");
     let patched = s
         .req(Method::PATCH, "/functions/site/config")
@@ -160,9 +180,23 @@ pub fn manifests_bring_their_files(b: Backend) {
     // `--files DIR` makes a directory the bundle's root.
     let out = s.cli_in(
         &dir,
-        &["deploy", "plain", "files.wasm", "--files", "public", "--arg", "cat", "--arg", "/css/site.css"],
+        &[
+            "deploy",
+            "plain",
+            "files.wasm",
+            "--files",
+            "public",
+            "--arg",
+            "cat",
+            "--arg",
+            "/css/site.css",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(text(s.invoke("plain", b"")), "body{}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -229,32 +263,72 @@ pub fn outbound_http_is_allowed_listed_bounded_and_counted(b: Backend) {
         "status 200\nbody got ping from flint\n"
     );
     // Only the listed host and port.
-    assert_eq!(call("fetch", format!("http://localhost:{port}/echo")), "error -1\n");
-    assert_eq!(call("fetch", format!("http://127.0.0.1:{}/echo", port + 1)), "error -1\n");
+    assert_eq!(
+        call("fetch", format!("http://localhost:{port}/echo")),
+        "error -1\n"
+    );
+    assert_eq!(
+        call("fetch", format!("http://127.0.0.1:{}/echo", port + 1)),
+        "error -1\n"
+    );
     assert_eq!(call("fetch", "not a url".into()), "error -2\n");
     // Bounded: a slow upstream hits outbound_timeout_ms, a big answer the response limit.
     let started = std::time::Instant::now();
-    assert_eq!(call("fetch", format!("http://127.0.0.1:{port}/slow")), "error -4\n");
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
-    assert_eq!(call("fetch", format!("http://127.0.0.1:{port}/big")), "error -5\n");
+    assert_eq!(
+        call("fetch", format!("http://127.0.0.1:{port}/slow")),
+        "error -4\n"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        call("fetch", format!("http://127.0.0.1:{port}/big")),
+        "error -5\n"
+    );
     // A function allowed no hosts calls none.
-    assert_eq!(s.deploy("closed", &fetch, &json!({})).status(), StatusCode::CREATED);
-    assert_eq!(call("closed", format!("http://127.0.0.1:{port}/echo")), "error -1\n");
+    assert_eq!(
+        s.deploy("closed", &fetch, &json!({})).status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call("closed", format!("http://127.0.0.1:{port}/echo")),
+        "error -1\n"
+    );
     // The call's deadline holds while the host waits for the upstream.
-    let config = json!({"allowed_outbound_hosts": [format!("127.0.0.1:{port}")], "timeout_ms": 1000});
-    assert_eq!(s.deploy("patient", &fetch, &config).status(), StatusCode::CREATED);
+    let config =
+        json!({"allowed_outbound_hosts": [format!("127.0.0.1:{port}")], "timeout_ms": 1000});
+    assert_eq!(
+        s.deploy("patient", &fetch, &config).status(),
+        StatusCode::CREATED
+    );
     let started = std::time::Instant::now();
-    let r = s.invoke("patient", format!("http://127.0.0.1:{port}/slow").as_bytes());
+    let r = s.invoke(
+        "patient",
+        format!("http://127.0.0.1:{port}/slow").as_bytes(),
+    );
     let (status, e) = error_code(r);
-    assert_eq!((status, e["code"].as_str()), (StatusCode::GATEWAY_TIMEOUT, Some("timeout")));
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::GATEWAY_TIMEOUT, Some("timeout"))
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     // Counted by function and result.
     let m = s.metrics();
     let count = |result: &str| {
-        let series = format!("flint_outbound_requests_total{{function=\"fetch\",result=\"{result}\"}}");
+        let series =
+            format!("flint_outbound_requests_total{{function=\"fetch\",result=\"{result}\"}}");
         crate::harness::metric(&m, &series).unwrap_or(-1.0)
     };
-    assert_eq!((count("ok"), count("not_allowed"), count("bad_request")), (1.0, 2.0, 1.0));
+    assert_eq!(
+        (count("ok"), count("not_allowed"), count("bad_request")),
+        (1.0, 2.0, 1.0)
+    );
     assert_eq!((count("timeout"), count("too_large")), (1.0, 1.0));
     let durations = "flint_outbound_request_duration_seconds_count{function=\"fetch\"}";
     assert_eq!(crate::harness::metric(&m, durations), Some(6.0));
@@ -267,6 +341,12 @@ pub fn an_assemblyscript_function_runs(b: Backend) {
     let wasm = flint_test_modules::assemblyscript_module();
     let r = s.deploy("as-hello", &wasm, &json!({"env": {"GREETING": "Hi"}}));
     assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().unwrap());
-    assert_eq!(text(s.invoke("as-hello", b"Flint")), "Hi, Flint! (call 1)\n");
-    assert_eq!(text(s.invoke("as-hello", b"again")), "Hi, again! (call 2)\n");
+    assert_eq!(
+        text(s.invoke("as-hello", b"Flint")),
+        "Hi, Flint! (call 1)\n"
+    );
+    assert_eq!(
+        text(s.invoke("as-hello", b"again")),
+        "Hi, again! (call 2)\n"
+    );
 }

@@ -38,6 +38,27 @@ fn call() -> FunctionCall {
     }
 }
 
+fn files_image() -> Vec<u8> {
+    use flint_abi::files::{Entry, Kind, encode};
+    encode(&[
+        Entry {
+            kind: Kind::Dir,
+            path: "site",
+            data: b"",
+        },
+        Entry {
+            kind: Kind::File,
+            path: "site/index.html",
+            data: b"hi",
+        },
+        Entry {
+            kind: Kind::Symlink,
+            path: "site/home",
+            data: b"index.html",
+        },
+    ])
+}
+
 fn messages() {
     let details = HostFunctionDetails {
         functions: vec![HostFunctionDefinition {
@@ -99,6 +120,7 @@ fn messages() {
         ),
         (6, run.encode()),
         (7, result.encode()),
+        (8, files_image()),
     ];
     for (tag, bytes) in seeds {
         write("messages", &format!("{tag}"), &tagged(tag, &bytes));
@@ -170,6 +192,26 @@ fn http_inputs() {
          --{b}\r\nContent-Disposition: form-data; name=\"module\"; filename=\"m.wasm\"\r\n\r\n\0asm\r\n--{b}--\r\n"
     );
     write("http_inputs", "multipart", &tagged(3, form.as_bytes()));
+    let mut tar = tar_builder();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(2);
+    header.set_mode(0o644);
+    tar.append_data(&mut header, "site/index.html", &b"hi"[..])
+        .expect("archive a file");
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_size(0);
+    tar.append_link(&mut link, "site/home", "index.html")
+        .expect("archive a link");
+    write(
+        "http_inputs",
+        "files",
+        &tagged(4, &tar.into_inner().expect("finish")),
+    );
+}
+
+fn tar_builder() -> tar::Builder<Vec<u8>> {
+    tar::Builder::new(Vec::new())
 }
 
 fn main() {

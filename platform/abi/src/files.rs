@@ -76,7 +76,9 @@ pub enum FilesError {
 pub fn is_clean(path: &str) -> bool {
     !path.is_empty()
         && !path.contains('\0')
-        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// The parent directory of a clean path (`""` for the top).
@@ -87,7 +89,10 @@ pub fn parent(path: &str) -> &str {
 /// Builds an image from `entries`, which must already be clean, unique and parent-first (see
 /// [`check`]).
 pub fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
-    let size: usize = entries.iter().map(|e| 13 + e.path.len() + e.data.len()).sum();
+    let size: usize = entries
+        .iter()
+        .map(|e| 13 + e.path.len() + e.data.len())
+        .sum();
     let mut out = Vec::with_capacity(12 + size);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());

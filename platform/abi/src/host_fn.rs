@@ -365,7 +365,10 @@ mod tests {
 
     #[test]
     fn http_answers_round_trip() {
-        assert_eq!(http_meaning(&http_answer(Ok(b"200\r\n\r\nhi"))), Some(Ok(&b"200\r\n\r\nhi"[..])));
+        assert_eq!(
+            http_meaning(&http_answer(Ok(b"200\r\n\r\nhi"))),
+            Some(Ok(&b"200\r\n\r\nhi"[..]))
+        );
         for e in HttpError::ALL {
             assert_eq!(HttpError::from_code(e.code()), Some(e));
             assert_eq!(http_meaning(&http_answer(Err(e))), Some(Err(e)));

@@ -136,8 +136,11 @@ fn main() {
 /// A bundle holding a 64 KiB `/template.html`.
 fn template_files() -> Files {
     let dir = flint_test_modules::bundle::scratch_dir("bench-template");
-    std::fs::write(dir.join("template.html"), "<p>{{x}}</p>\n".repeat(65536 / 13 + 1)[..65536].as_bytes())
-        .expect("write the template");
+    std::fs::write(
+        dir.join("template.html"),
+        "<p>{{x}}</p>\n".repeat(65536 / 13 + 1)[..65536].as_bytes(),
+    )
+    .expect("write the template");
     let tar = flint_test_modules::bundle::tar_of(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let image = flint_runtime::bundle::image_from_tar(&tar, Default::default()).expect("bundle");

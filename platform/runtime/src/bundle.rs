@@ -107,8 +107,8 @@ pub fn image_from_tar(tar: &[u8], limits: BundleLimits) -> Result<Vec<u8>, Bundl
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name_bytes().unwrap_or_default();
-                let target = std::str::from_utf8(&target)
-                    .map_err(|_| BundleError::BadPath(path.clone()))?;
+                let target =
+                    std::str::from_utf8(&target).map_err(|_| BundleError::BadPath(path.clone()))?;
                 Item::Symlink(target.to_string())
             }
             other => {
@@ -202,7 +202,11 @@ mod tests {
         for (path, kind, data) in entries {
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(*kind);
-            h.set_size(if *kind == tar::EntryType::Symlink { 0 } else { data.len() as u64 });
+            h.set_size(if *kind == tar::EntryType::Symlink {
+                0
+            } else {
+                data.len() as u64
+            });
             h.set_mode(0o644);
             if *kind == tar::EntryType::Symlink || *kind == tar::EntryType::Link {
                 h.set_link_name(std::str::from_utf8(data).unwrap()).unwrap();
@@ -217,13 +221,21 @@ mod tests {
     #[test]
     fn archives_become_parent_first_images() {
         use tar::EntryType::*;
-        let tar = tar_with(&[("./a/b/c.txt", Regular, b"hi"), ("l", Symlink, b"a/b/c.txt")]);
+        let tar = tar_with(&[
+            ("./a/b/c.txt", Regular, b"hi"),
+            ("l", Symlink, b"a/b/c.txt"),
+        ]);
         let image = image_from_tar(&tar, BundleLimits::default()).unwrap();
         let entries = files::decode(&image).unwrap();
         let paths: Vec<_> = entries.iter().map(|e| (e.path, e.kind)).collect();
         assert_eq!(
             paths,
-            [("a", Kind::Dir), ("a/b", Kind::Dir), ("a/b/c.txt", Kind::File), ("l", Kind::Symlink)]
+            [
+                ("a", Kind::Dir),
+                ("a/b", Kind::Dir),
+                ("a/b/c.txt", Kind::File),
+                ("l", Kind::Symlink)
+            ]
         );
         assert_eq!(entries[2].data, b"hi");
         assert_eq!(directories(&image), ["a", "a/b"]);
@@ -252,7 +264,12 @@ mod tests {
                 BundleError::TooLarge { limit_bytes: 4 },
             ),
             (
-                tar_with(&[("a", Regular, b""), ("b", Regular, b""), ("c", Regular, b""), ("d", Regular, b"")]),
+                tar_with(&[
+                    ("a", Regular, b""),
+                    ("b", Regular, b""),
+                    ("c", Regular, b""),
+                    ("d", Regular, b""),
+                ]),
                 BundleError::TooManyEntries { limit: 3 },
             ),
             (

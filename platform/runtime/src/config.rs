@@ -126,7 +126,12 @@ impl FunctionConfig {
             .hash(&mut h);
         (self.memory_limit_bytes, self.max_wasm_stack_bytes).hash(&mut h);
         // The files are part of the snapshot (initialisation may read them).
-        (&self.files.image, &self.files.mounts, self.files.scratch_max_bytes).hash(&mut h);
+        (
+            &self.files.image,
+            &self.files.mounts,
+            self.files.scratch_max_bytes,
+        )
+            .hash(&mut h);
         format!("{:016x}", h.finish())
     }
 

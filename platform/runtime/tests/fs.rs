@@ -45,7 +45,10 @@ fn boot(config: &FunctionConfig) -> ReadySandbox {
     let rt = runtime();
     let artifact = rt
         .compiler()
-        .compile(&flint_test_modules::c_module("fs"), &ModuleLimits::default())
+        .compile(
+            &flint_test_modules::c_module("fs"),
+            &ModuleLimits::default(),
+        )
         .expect("module compiles");
     let host = host_functions(Arc::new(MemoryKvStore::default()));
     rt.boot(&artifact, config, host).expect("function boots")
@@ -69,7 +72,8 @@ fn in_process(config: &FunctionConfig, mode: &str) -> String {
     let fs = flint_wasi::fs::Fs::new(image, &files.mounts, files.scratch_max_bytes, 0)
         .expect("filesystem");
     let engine = wasmtime::Engine::default();
-    let module = wasmtime::Module::new(&engine, flint_test_modules::c_module("fs")).expect("compile");
+    let module =
+        wasmtime::Module::new(&engine, flint_test_modules::c_module("fs")).expect("compile");
     let (out, code) = InProcess::new(&engine, &module)
         .with_fs(fs)
         .run_code(&["fs", mode], b"");
@@ -96,7 +100,10 @@ fn under_wasmtime(mode: &str) -> String {
             },
         ],
     );
-    let _ = (std::fs::remove_dir_all(&root), std::fs::remove_dir_all(&tmp));
+    let _ = (
+        std::fs::remove_dir_all(&root),
+        std::fs::remove_dir_all(&tmp),
+    );
     assert_eq!(code, 0);
     String::from_utf8(out).expect("utf-8")
 }
@@ -123,12 +130,19 @@ fn every_call_answers_as_wasmtime_does_in_the_vm_and_in_process() {
         for (want, got) in reference.lines().zip(out.lines()) {
             assert_eq!(got, want, "{name} differs from wasmtime");
         }
-        assert_eq!(out.lines().count(), reference.lines().count(), "{name}:\n{out}");
+        assert_eq!(
+            out.lines().count(),
+            reference.lines().count(),
+            "{name}:\n{out}"
+        );
     };
     diff("the micro-VM", &vm);
     diff("in-process", &in_process(&config, "suite"));
     // The second call in the same sandbox starts from the snapshot again.
-    diff("the micro-VM's second call", &in_vm(&mut sb, &config, "suite"));
+    diff(
+        "the micro-VM's second call",
+        &in_vm(&mut sb, &config, "suite"),
+    );
 }
 
 #[test]

@@ -168,10 +168,14 @@ fn file_spec(item: Value, base: &Path) -> Result<FileSpec, String> {
         _ => return Err("`files` entries are paths or { source, destination } tables".into()),
     };
     if source.contains('*') {
-        return Err(format!("{source}: patterns are not supported; name a file or directory"));
+        return Err(format!(
+            "{source}: patterns are not supported; name a file or directory"
+        ));
     }
     if Path::new(&source).is_absolute() || source.split('/').any(|c| c == "..") {
-        return Err(format!("{source}: a source lies inside the manifest's directory"));
+        return Err(format!(
+            "{source}: a source lies inside the manifest's directory"
+        ));
     }
     let destination = destination.trim_matches('/');
     if destination.split('/').any(|c| c == "..") {
@@ -179,7 +183,11 @@ fn file_spec(item: Value, base: &Path) -> Result<FileSpec, String> {
     }
     Ok(FileSpec {
         source: base.join(source),
-        destination: if destination.is_empty() { ".".into() } else { destination.into() },
+        destination: if destination.is_empty() {
+            ".".into()
+        } else {
+            destination.into()
+        },
     })
 }
 
@@ -208,7 +216,13 @@ mod tests {
             ]
         );
         assert!(!m.config.contains_key("files"));
-        for bad in ["[\"../x\"]", "[\"/etc\"]", "[\"a/*.txt\"]", "[{ source = \"a\" }]", "\"a\""] {
+        for bad in [
+            "[\"../x\"]",
+            "[\"/etc\"]",
+            "[\"a/*.txt\"]",
+            "[{ source = \"a\" }]",
+            "\"a\"",
+        ] {
             let text = format!("name = \"a\"\nmodule = \"a.wasm\"\nfiles = {bad}");
             assert!(Manifest::parse(&text, Path::new("/srv")).is_err(), "{bad}");
         }

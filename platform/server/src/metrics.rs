@@ -291,7 +291,8 @@ impl Metrics {
                 .with_label_values(&[function, e.as_str()]);
         }
         for result in crate::outbound::RESULTS {
-            self.outbound_requests.with_label_values(&[function, result]);
+            self.outbound_requests
+                .with_label_values(&[function, result]);
         }
         self.outbound_duration.with_label_values(&[function]);
     }

@@ -47,7 +47,9 @@ impl HostPattern {
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, "*")) => (h, Some(None)),
             Some((h, p)) => {
-                let port: u16 = p.parse().map_err(|_| bad("the port must be 1-65535 or *"))?;
+                let port: u16 = p
+                    .parse()
+                    .map_err(|_| bad("the port must be 1-65535 or *"))?;
                 if port == 0 {
                     return Err(bad("the port must be 1-65535 or *"));
                 }
@@ -160,7 +162,8 @@ fn parse(request: &[u8]) -> Result<Parsed, HttpError> {
     let mut headers = reqwest::header::HeaderMap::new();
     for line in lines.filter(|l| !l.trim().is_empty()) {
         let (name, value) = line.split_once(':').ok_or(HttpError::BadRequest)?;
-        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| HttpError::BadRequest)?;
+        let name =
+            HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| HttpError::BadRequest)?;
         let value = HeaderValue::from_str(value.trim()).map_err(|_| HttpError::BadRequest)?;
         headers.append(name, value);
     }
@@ -182,18 +185,20 @@ fn split_head(request: &[u8]) -> (&[u8], &[u8]) {
 }
 
 impl FunctionHttp {
-    async fn send(
-        client: reqwest::Client,
-        p: Parsed,
-        max: usize,
-    ) -> Result<Vec<u8>, HttpError> {
+    async fn send(client: reqwest::Client, p: Parsed, max: usize) -> Result<Vec<u8>, HttpError> {
         let mut response = client
             .request(p.method, p.url)
             .headers(p.headers)
             .body(p.body)
             .send()
             .await
-            .map_err(|e| if e.is_timeout() { HttpError::Timeout } else { HttpError::Failed })?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    HttpError::Timeout
+                } else {
+                    HttpError::Failed
+                }
+            })?;
         let mut out = format!("{}\r\n", response.status().as_u16()).into_bytes();
         for (name, value) in response.headers() {
             out.extend_from_slice(name.as_str().as_bytes());
@@ -220,7 +225,9 @@ impl FunctionHttp {
             return Err(HttpError::NotAllowed);
         }
         let now = Instant::now();
-        let limit = deadline.map_or(self.timeout, |d| self.timeout.min(d.saturating_duration_since(now)));
+        let limit = deadline.map_or(self.timeout, |d| {
+            self.timeout.min(d.saturating_duration_since(now))
+        });
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let (client, max) = (self.client.clone(), self.max_response_bytes);
         self.handle.spawn(async move {
@@ -290,12 +297,22 @@ mod tests {
     #[test]
     fn requests_parse_with_crlf_or_lf_and_refuse_junk() {
         let p = parse(b"POST http://h/x?q=1\r\nA: 1\r\nB: two\r\n\r\nbody").unwrap();
-        assert_eq!((p.method.as_str(), p.url.as_str()), ("POST", "http://h/x?q=1"));
+        assert_eq!(
+            (p.method.as_str(), p.url.as_str()),
+            ("POST", "http://h/x?q=1")
+        );
         assert_eq!(p.headers["b"], "two");
         assert_eq!(p.body, b"body");
         let p = parse(b"GET https://h/\n\n").unwrap();
         assert!(p.body.is_empty());
-        for bad in [&b""[..], b"GET", b"GET ftp://h/", b"G(T http://h/", b"GET http://h/\nno colon\n\n", b"\xff http://h/"] {
+        for bad in [
+            &b""[..],
+            b"GET",
+            b"GET ftp://h/",
+            b"G(T http://h/",
+            b"GET http://h/\nno colon\n\n",
+            b"\xff http://h/",
+        ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
@@ -323,7 +340,9 @@ mod tests {
 
     #[test]
     fn bad_patterns_say_why() {
-        for bad in ["", "ftp://x", "x:0", "x:99999", "a b", "*.", "http://", "x/y"] {
+        for bad in [
+            "", "ftp://x", "x:0", "x:99999", "a b", "*.", "http://", "x/y",
+        ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
         }
     }

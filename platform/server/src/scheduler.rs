@@ -290,7 +290,8 @@ impl Scheduler {
         let kv = self.store.kv_for(name, settings.kv_quota(), rejections);
         // A response travels to the guest through its input buffer, as a request body does.
         let max_response = self.limits.max_stdin_bytes as usize;
-        let http = crate::outbound::for_function(name, settings, &self.http, &self.metrics, max_response);
+        let http =
+            crate::outbound::for_function(name, settings, &self.http, &self.metrics, max_response);
         flint_runtime::host::host_functions_with(kv, http)
     }
 
@@ -403,8 +404,7 @@ impl Scheduler {
         wasm: Vec<u8>,
         files: Option<Vec<u8>>,
     ) -> Result<Prepared, LoadError> {
-        let mut config =
-            settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
+        let mut config = settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
         config.files = settings.files(Arc::new(files.unwrap_or_default()));
         let limits = settings.module_limits(self.limits.max_module_bytes);
         let host = self.host_functions(name, &settings);

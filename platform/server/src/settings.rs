@@ -72,9 +72,7 @@ fn root() -> String {
 /// Whether `path` is absolute and free of empty, `.` and `..` segments (`/` itself allowed).
 fn is_clean_absolute(path: &str) -> bool {
     path == "/"
-        || (path.starts_with('/')
-            && path.len() <= 1024
-            && flint_abi::files::is_clean(&path[1..]))
+        || (path.starts_with('/') && path.len() <= 1024 && flint_abi::files::is_clean(&path[1..]))
 }
 
 /// Paths a route may not claim: they belong to Flint's own API and dashboard.
@@ -301,7 +299,10 @@ impl FunctionSettings {
                 return Err(err(format!("mounts[{i}].source"), message));
             }
             if self.mounts[..i].iter().any(|o| o.path == m.path) {
-                return Err(err(format!("mounts[{i}].path"), "another mount has this path"));
+                return Err(err(
+                    format!("mounts[{i}].path"),
+                    "another mount has this path",
+                ));
             }
         }
         Ok(())

@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 pub fn scratch_dir(label: &str) -> PathBuf {
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(
-        "flint-{label}-{}-{call}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("flint-{label}-{}-{call}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create a scratch directory");
     dir

@@ -111,7 +111,11 @@ impl InProcess {
             .expect("_start");
         let code = match start.call(&mut store, ()) {
             Ok(()) => 0,
-            Err(e) => e.downcast_ref::<flint_wasi::Exit>().expect("the run ends or exits").0,
+            Err(e) => {
+                e.downcast_ref::<flint_wasi::Exit>()
+                    .expect("the run ends or exits")
+                    .0
+            }
         };
         (std::mem::take(&mut store.data_mut().0.stdout.bytes), code)
     }

@@ -65,13 +65,20 @@ pub fn assemblyscript_module() -> Vec<u8> {
     for s in sources {
         hasher.update(std::fs::read(example.join(s)).expect("read the AssemblyScript example"));
     }
-    let hash: String = hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hash: String = hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let dir = std::env::temp_dir().join("flint-test-modules");
     std::fs::create_dir_all(&dir).expect("create the module cache directory");
     let out = dir.join(format!("assemblyscript-{hash}.wasm"));
     // One build at a time in this process (tests for both backends ask at once).
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = BUILD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !out.exists() {
         let work = bundle::scratch_dir("assemblyscript");
         std::fs::create_dir_all(work.join("assembly")).expect("create the build directory");
@@ -83,8 +90,14 @@ pub fn assemblyscript_module() -> Vec<u8> {
                 .args(args)
                 .current_dir(&work)
                 .status()
-                .unwrap_or_else(|e| panic!("run npm ({e}); install it: apt-get install nodejs npm"));
-            assert!(status.success(), "npm {args:?} failed in {}", work.display());
+                .unwrap_or_else(|e| {
+                    panic!("run npm ({e}); install it: apt-get install nodejs npm")
+                });
+            assert!(
+                status.success(),
+                "npm {args:?} failed in {}",
+                work.display()
+            );
         };
         npm(&["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
         npm(&["run", "build", "--silent"]);

@@ -248,7 +248,13 @@ async fn publish_version(
     let sha256 = flint_compiler::sha256_hex(&module);
     let prepared = state
         .scheduler
-        .prepare(name, settings.clone(), &sha256, module.clone(), files.clone())
+        .prepare(
+            name,
+            settings.clone(),
+            &sha256,
+            module.clone(),
+            files.clone(),
+        )
         .await
         .map_err(|e| deploy_refusal(&e).unwrap_or_else(|| e.into()))?;
     let config =

@@ -111,7 +111,10 @@ pub fn deploy(
             form = form.text("config", config.to_string());
         }
         if !files.is_empty() {
-            form = form.part("files", Part::bytes(archive(&files)?).file_name("files.tar"));
+            form = form.part(
+                "files",
+                Part::bytes(archive(&files)?).file_name("files.tar"),
+            );
         }
         r.multipart(form)
     };

@@ -38,7 +38,12 @@ fn now<T: WasiView>(c: &mut Caller<'_, T>) -> u64 {
 }
 
 /// A path argument: `EILSEQ` if not UTF-8 (as wasmtime answers).
-fn path<T>(m: &Memory, c: &mut Caller<'_, T>, ptr: i32, len: i32) -> Result<Result<String, Errno>, Fault> {
+fn path<T>(
+    m: &Memory,
+    c: &mut Caller<'_, T>,
+    ptr: i32,
+    len: i32,
+) -> Result<Result<String, Errno>, Fault> {
     let len = u32::try_from(len).map_err(|_| Fault)?;
     if len as usize > super::tree::MAX_PATH {
         return Ok(Err(ENAMETOOLONG));
@@ -54,7 +59,14 @@ fn fd_of(fd: i32) -> u32 {
 }
 
 /// `fd_read`/`fd_pread` on descriptors from 3.
-pub(crate) fn read<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, iovs: i32, n: i32, at: Option<u64>, out: i32) -> Result<i32, Fault> {
+pub(crate) fn read<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    fd: i32,
+    iovs: i32,
+    n: i32,
+    at: Option<u64>,
+    out: i32,
+) -> Result<i32, Fault> {
     let m = mem(c)?;
     let list = memory::iovecs(&m, &mut *c, iovs, n)?;
     let want: usize = list.iter().map(|&(_, l)| l as usize).sum();
@@ -70,7 +82,14 @@ pub(crate) fn read<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, iovs: i32, n: i3
 }
 
 /// `fd_write`/`fd_pwrite` on descriptors from 3.
-pub(crate) fn write<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, iovs: i32, n: i32, at: Option<u64>, out: i32) -> Result<i32, Fault> {
+pub(crate) fn write<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    fd: i32,
+    iovs: i32,
+    n: i32,
+    at: Option<u64>,
+    out: i32,
+) -> Result<i32, Fault> {
     let m = mem(c)?;
     let mut data = Vec::new();
     for (ptr, len) in memory::iovecs(&m, &mut *c, iovs, n)? {
@@ -83,7 +102,13 @@ pub(crate) fn write<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, iovs: i32, n: i
 }
 
 /// `fd_seek` on descriptors from 3.
-pub(crate) fn seek<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, off: i64, whence: i32, out: i32) -> Result<i32, Fault> {
+pub(crate) fn seek<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    fd: i32,
+    off: i64,
+    whence: i32,
+    out: i32,
+) -> Result<i32, Fault> {
     let whence = u8::try_from(whence).unwrap_or(u8::MAX);
     let pos = tri!(fs(c).seek(fd_of(fd), off, whence));
     let m = mem(c)?;
@@ -105,7 +130,11 @@ fn put_stat<T>(m: &Memory, c: &mut Caller<'_, T>, ptr: i32, s: Stat) -> Result<i
 }
 
 /// `fd_filestat_get` on descriptors from 3.
-pub(crate) fn filestat<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, ptr: i32) -> Result<i32, Fault> {
+pub(crate) fn filestat<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    fd: i32,
+    ptr: i32,
+) -> Result<i32, Fault> {
     let s = tri!(fs(c).fd_stat(fd_of(fd)));
     let m = mem(c)?;
     put_stat(&m, c, ptr, s)
@@ -169,7 +198,12 @@ fn preopen_name(fs: &Fs, fd: i32) -> Result<String, Errno> {
 }
 
 /// `fd_prestat_dir_name`.
-pub(crate) fn prestat_name<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, ptr: i32, len: i32) -> Result<i32, Fault> {
+pub(crate) fn prestat_name<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    fd: i32,
+    ptr: i32,
+    len: i32,
+) -> Result<i32, Fault> {
     let name = tri!(preopen_name(fs(c), fd));
     if (len as u32 as usize) < name.len() {
         return Ok(ENAMETOOLONG);
@@ -184,7 +218,14 @@ pub(crate) fn close<T: WasiView>(c: &mut Caller<'_, T>, fd: i32) -> i32 {
     fs(c).close(fd_of(fd)).err().unwrap_or(SUCCESS)
 }
 
-fn readdir<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, buf: i32, len: i32, cookie: i64, out: i32) -> Result<i32, Fault> {
+fn readdir<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    fd: i32,
+    buf: i32,
+    len: i32,
+    cookie: i64,
+    out: i32,
+) -> Result<i32, Fault> {
     let entries = tri!(fs(c).readdir(fd_of(fd)));
     let cap = u32::try_from(len).map_err(|_| Fault)? as usize;
     let mut bytes = Vec::new();
@@ -207,7 +248,13 @@ fn readdir<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, buf: i32, len: i32, cook
     Ok(SUCCESS)
 }
 
-fn path_open<T: WasiView>(c: &mut Caller<'_, T>, a: [i32; 5], base: i64, fdflags: i32, out: i32) -> Result<i32, Fault> {
+fn path_open<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    a: [i32; 5],
+    base: i64,
+    fdflags: i32,
+    out: i32,
+) -> Result<i32, Fault> {
     let [fd, lookup, ptr, len, oflags] = a;
     let m = mem(c)?;
     let p = tri!(path(&m, c, ptr, len)?);
@@ -223,7 +270,14 @@ fn path_open<T: WasiView>(c: &mut Caller<'_, T>, a: [i32; 5], base: i64, fdflags
     Ok(SUCCESS)
 }
 
-fn path_stat<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, flags: i32, ptr: i32, len: i32, out: i32) -> Result<i32, Fault> {
+fn path_stat<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    fd: i32,
+    flags: i32,
+    ptr: i32,
+    len: i32,
+    out: i32,
+) -> Result<i32, Fault> {
     let m = mem(c)?;
     let p = tri!(path(&m, c, ptr, len)?);
     let follow = flags as u32 & LOOKUP_SYMLINK_FOLLOW != 0;
@@ -231,7 +285,13 @@ fn path_stat<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, flags: i32, ptr: i32, 
     put_stat(&m, c, out, s)
 }
 
-fn path_set_times<T: WasiView>(c: &mut Caller<'_, T>, a: [i32; 4], atim: i64, mtim: i64, fst: i32) -> Result<i32, Fault> {
+fn path_set_times<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    a: [i32; 4],
+    atim: i64,
+    mtim: i64,
+    fst: i32,
+) -> Result<i32, Fault> {
     let [fd, flags, ptr, len] = a;
     let m = mem(c)?;
     let p = tri!(path(&m, c, ptr, len)?);
@@ -239,7 +299,10 @@ fn path_set_times<T: WasiView>(c: &mut Caller<'_, T>, a: [i32; 4], atim: i64, mt
     let t = now(c);
     let fs = fs(c);
     let ino = tri!(fs.path_node(fd_of(fd), &p, follow));
-    Ok(fs.set_times(ino, atim as u64, mtim as u64, fst as u16, t).err().unwrap_or(SUCCESS))
+    Ok(fs
+        .set_times(ino, atim as u64, mtim as u64, fst as u16, t)
+        .err()
+        .unwrap_or(SUCCESS))
 }
 
 /// A path operation of one path: mkdir, rmdir, unlink.
@@ -256,7 +319,11 @@ fn one_path<T: WasiView>(
     Ok(op(fs(c), fd_of(fd), &p, t).err().unwrap_or(SUCCESS))
 }
 
-fn two_paths<T: WasiView>(c: &mut Caller<'_, T>, a: (i32, i32), b: (i32, i32)) -> Result<Result<(String, String), Errno>, Fault> {
+fn two_paths<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    a: (i32, i32),
+    b: (i32, i32),
+) -> Result<Result<(String, String), Errno>, Fault> {
     let m = mem(c)?;
     let first = match path(&m, c, a.0, a.1)? {
         Ok(p) => p,
@@ -265,7 +332,15 @@ fn two_paths<T: WasiView>(c: &mut Caller<'_, T>, a: (i32, i32), b: (i32, i32)) -
     Ok(path(&m, c, b.0, b.1)?.map(|second| (first, second)))
 }
 
-fn readlink<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, ptr: i32, len: i32, buf: i32, cap: i32, out: i32) -> Result<i32, Fault> {
+fn readlink<T: WasiView>(
+    c: &mut Caller<'_, T>,
+    fd: i32,
+    ptr: i32,
+    len: i32,
+    buf: i32,
+    cap: i32,
+    out: i32,
+) -> Result<i32, Fault> {
     let m = mem(c)?;
     let p = tri!(path(&m, c, ptr, len)?);
     let target = tri!(fs(c).readlink(fd_of(fd), &p));
@@ -291,69 +366,145 @@ fn stdio_or<T: WasiView>(fd: i32, stdio: Errno, f: impl FnOnce() -> Result<i32, 
 
 /// Defines the filesystem's own functions (those shared with stdio are in `preview1`).
 pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
-    l.func_wrap(WASI, "fd_pread", |mut c: Caller<'_, T>, fd: i32, iovs: i32, n: i32, at: i64, out: i32| {
-        stdio_or::<T>(fd, ESPIPE, || read(&mut c, fd, iovs, n, Some(at as u64), out))
-    })?;
-    l.func_wrap(WASI, "fd_pwrite", |mut c: Caller<'_, T>, fd: i32, iovs: i32, n: i32, at: i64, out: i32| {
-        stdio_or::<T>(fd, ESPIPE, || write(&mut c, fd, iovs, n, Some(at as u64), out))
-    })?;
-    l.func_wrap(WASI, "fd_tell", |mut c: Caller<'_, T>, fd: i32, out: i32| {
-        stdio_or::<T>(fd, ESPIPE, || seek(&mut c, fd, 0, 1, out))
-    })?;
+    l.func_wrap(
+        WASI,
+        "fd_pread",
+        |mut c: Caller<'_, T>, fd: i32, iovs: i32, n: i32, at: i64, out: i32| {
+            stdio_or::<T>(fd, ESPIPE, || {
+                read(&mut c, fd, iovs, n, Some(at as u64), out)
+            })
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_pwrite",
+        |mut c: Caller<'_, T>, fd: i32, iovs: i32, n: i32, at: i64, out: i32| {
+            stdio_or::<T>(fd, ESPIPE, || {
+                write(&mut c, fd, iovs, n, Some(at as u64), out)
+            })
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_tell",
+        |mut c: Caller<'_, T>, fd: i32, out: i32| {
+            stdio_or::<T>(fd, ESPIPE, || seek(&mut c, fd, 0, 1, out))
+        },
+    )?;
     for name in ["fd_sync", "fd_datasync"] {
         l.func_wrap(WASI, name, |mut c: Caller<'_, T>, fd: i32| -> Ret {
             Ok(fs(&mut c).node_fd(fd_of(fd)).err().unwrap_or(SUCCESS))
         })?;
     }
-    l.func_wrap(WASI, "fd_advise", |mut c: Caller<'_, T>, fd: i32, _o: i64, _l: i64, advice: i32| -> Ret {
-        let ok = fs(&mut c).file_fd(fd_of(fd)).map(drop);
-        Ok(match ok {
-            Err(e) => e,
-            Ok(()) if !(0..=5).contains(&advice) => EINVAL,
-            Ok(()) => SUCCESS,
-        })
-    })?;
-    l.func_wrap(WASI, "fd_allocate", |mut c: Caller<'_, T>, fd: i32, _o: i64, _l: i64| -> Ret {
-        // wasmtime's WASI does not allocate either.
-        Ok(fs(&mut c).file_fd(fd_of(fd)).map(drop).err().unwrap_or(ENOTSUP))
-    })?;
-    l.func_wrap(WASI, "fd_filestat_set_size", |mut c: Caller<'_, T>, fd: i32, size: i64| -> Ret {
-        let t = now(&mut c);
-        Ok(fs(&mut c).set_size(fd_of(fd), size as u64, t).err().unwrap_or(SUCCESS))
-    })?;
-    l.func_wrap(WASI, "fd_filestat_set_times", |mut c: Caller<'_, T>, fd: i32, a: i64, m: i64, fst: i32| -> Ret {
-        let t = now(&mut c);
-        let fs = fs(&mut c);
-        let ino = tri!(fs.node_fd(fd_of(fd)));
-        Ok(fs.set_times(ino, a as u64, m as u64, fst as u16, t).err().unwrap_or(SUCCESS))
-    })?;
-    l.func_wrap(WASI, "fd_readdir", |mut c: Caller<'_, T>, fd: i32, buf: i32, len: i32, cookie: i64, out: i32| {
-        errno(readdir(&mut c, fd, buf, len, cookie, out))
-    })?;
-    l.func_wrap(WASI, "fd_renumber", |mut c: Caller<'_, T>, from: i32, to: i32| -> Ret {
-        Ok(fs(&mut c).renumber(fd_of(from), fd_of(to)).err().unwrap_or(SUCCESS))
-    })?;
-    l.func_wrap(WASI, "fd_fdstat_set_flags", |mut c: Caller<'_, T>, fd: i32, flags: i32| -> Ret {
-        let f = tri!(fs(&mut c).file_fd(fd_of(fd)));
-        if flags as u16 & !FDFLAGS_APPEND != 0 {
-            return Ok(ENOTSUP);
-        }
-        f.append = flags as u16 & FDFLAGS_APPEND != 0;
-        Ok(SUCCESS)
-    })?;
-    l.func_wrap(WASI, "fd_fdstat_set_rights", |mut c: Caller<'_, T>, fd: i32, _b: i64, _i: i64| -> Ret {
-        Ok(fs(&mut c).node_fd(fd_of(fd)).map(drop).err().unwrap_or(ENOTSUP))
-    })?;
+    l.func_wrap(
+        WASI,
+        "fd_advise",
+        |mut c: Caller<'_, T>, fd: i32, _o: i64, _l: i64, advice: i32| -> Ret {
+            let ok = fs(&mut c).file_fd(fd_of(fd)).map(drop);
+            Ok(match ok {
+                Err(e) => e,
+                Ok(()) if !(0..=5).contains(&advice) => EINVAL,
+                Ok(()) => SUCCESS,
+            })
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_allocate",
+        |mut c: Caller<'_, T>, fd: i32, _o: i64, _l: i64| -> Ret {
+            // wasmtime's WASI does not allocate either.
+            Ok(fs(&mut c)
+                .file_fd(fd_of(fd))
+                .map(drop)
+                .err()
+                .unwrap_or(ENOTSUP))
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_filestat_set_size",
+        |mut c: Caller<'_, T>, fd: i32, size: i64| -> Ret {
+            let t = now(&mut c);
+            Ok(fs(&mut c)
+                .set_size(fd_of(fd), size as u64, t)
+                .err()
+                .unwrap_or(SUCCESS))
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_filestat_set_times",
+        |mut c: Caller<'_, T>, fd: i32, a: i64, m: i64, fst: i32| -> Ret {
+            let t = now(&mut c);
+            let fs = fs(&mut c);
+            let ino = tri!(fs.node_fd(fd_of(fd)));
+            Ok(fs
+                .set_times(ino, a as u64, m as u64, fst as u16, t)
+                .err()
+                .unwrap_or(SUCCESS))
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_readdir",
+        |mut c: Caller<'_, T>, fd: i32, buf: i32, len: i32, cookie: i64, out: i32| {
+            errno(readdir(&mut c, fd, buf, len, cookie, out))
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_renumber",
+        |mut c: Caller<'_, T>, from: i32, to: i32| -> Ret {
+            Ok(fs(&mut c)
+                .renumber(fd_of(from), fd_of(to))
+                .err()
+                .unwrap_or(SUCCESS))
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_fdstat_set_flags",
+        |mut c: Caller<'_, T>, fd: i32, flags: i32| -> Ret {
+            let f = tri!(fs(&mut c).file_fd(fd_of(fd)));
+            if flags as u16 & !FDFLAGS_APPEND != 0 {
+                return Ok(ENOTSUP);
+            }
+            f.append = flags as u16 & FDFLAGS_APPEND != 0;
+            Ok(SUCCESS)
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "fd_fdstat_set_rights",
+        |mut c: Caller<'_, T>, fd: i32, _b: i64, _i: i64| -> Ret {
+            Ok(fs(&mut c)
+                .node_fd(fd_of(fd))
+                .map(drop)
+                .err()
+                .unwrap_or(ENOTSUP))
+        },
+    )?;
     l.func_wrap(
         WASI,
         "path_open",
-        |mut c: Caller<'_, T>, fd: i32, lookup: i32, p: i32, n: i32, of: i32, base: i64, _inh: i64, ff: i32, out: i32| {
-            errno(path_open(&mut c, [fd, lookup, p, n, of], base, ff, out))
+        |mut c: Caller<'_, T>,
+         fd: i32,
+         lookup: i32,
+         p: i32,
+         n: i32,
+         of: i32,
+         base: i64,
+         _inh: i64,
+         ff: i32,
+         out: i32| { errno(path_open(&mut c, [fd, lookup, p, n, of], base, ff, out)) },
+    )?;
+    l.func_wrap(
+        WASI,
+        "path_filestat_get",
+        |mut c: Caller<'_, T>, fd: i32, fl: i32, p: i32, n: i32, out: i32| {
+            errno(path_stat(&mut c, fd, fl, p, n, out))
         },
     )?;
-    l.func_wrap(WASI, "path_filestat_get", |mut c: Caller<'_, T>, fd: i32, fl: i32, p: i32, n: i32, out: i32| {
-        errno(path_stat(&mut c, fd, fl, p, n, out))
-    })?;
     l.func_wrap(
         WASI,
         "path_filestat_set_times",
@@ -361,15 +512,27 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
             errno(path_set_times(&mut c, [fd, fl, p, n], a, m, fst))
         },
     )?;
-    l.func_wrap(WASI, "path_create_directory", |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
-        errno(one_path(&mut c, fd, p, n, Fs::mkdir))
-    })?;
-    l.func_wrap(WASI, "path_remove_directory", |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
-        errno(one_path(&mut c, fd, p, n, Fs::rmdir))
-    })?;
-    l.func_wrap(WASI, "path_unlink_file", |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
-        errno(one_path(&mut c, fd, p, n, Fs::unlink))
-    })?;
+    l.func_wrap(
+        WASI,
+        "path_create_directory",
+        |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
+            errno(one_path(&mut c, fd, p, n, Fs::mkdir))
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "path_remove_directory",
+        |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
+            errno(one_path(&mut c, fd, p, n, Fs::rmdir))
+        },
+    )?;
+    l.func_wrap(
+        WASI,
+        "path_unlink_file",
+        |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
+            errno(one_path(&mut c, fd, p, n, Fs::unlink))
+        },
+    )?;
     l.func_wrap(
         WASI,
         "path_rename",
@@ -377,7 +540,10 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
             errno((|| {
                 let (old, new) = tri!(two_paths(&mut c, (op, on), (np, nn))?);
                 let t = now(&mut c);
-                Ok(fs(&mut c).rename(fd_of(fd), &old, fd_of(nfd), &new, t).err().unwrap_or(SUCCESS))
+                Ok(fs(&mut c)
+                    .rename(fd_of(fd), &old, fd_of(nfd), &new, t)
+                    .err()
+                    .unwrap_or(SUCCESS))
             })())
         },
     )?;
@@ -401,7 +567,10 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
             errno((|| {
                 let (target, new) = tri!(two_paths(&mut c, (op, on), (np, nn))?);
                 let t = now(&mut c);
-                Ok(fs(&mut c).symlink(&target, fd_of(fd), &new, t).err().unwrap_or(SUCCESS))
+                Ok(fs(&mut c)
+                    .symlink(&target, fd_of(fd), &new, t)
+                    .err()
+                    .unwrap_or(SUCCESS))
             })())
         },
     )?;

@@ -157,7 +157,11 @@ impl Fs {
             let rel = if prefix.is_empty() {
                 e.path
             } else {
-                match e.path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) {
+                match e
+                    .path
+                    .strip_prefix(prefix)
+                    .and_then(|r| r.strip_prefix('/'))
+                {
                     Some(r) => r,
                     None => continue,
                 }

@@ -127,14 +127,17 @@ impl Fs {
     /// `path_open`: the new descriptor.
     pub fn open(&mut self, dirfd: u32, path: &str, f: OpenFlags, now: u64) -> Result<u32, Errno> {
         let dir = self.dir_fd(dirfd)?;
-        let (creat, directory) = (f.oflags & OFLAGS_CREAT != 0, f.oflags & OFLAGS_DIRECTORY != 0);
+        let (creat, directory) = (
+            f.oflags & OFLAGS_CREAT != 0,
+            f.oflags & OFLAGS_DIRECTORY != 0,
+        );
         let (excl, trunc) = (f.oflags & OFLAGS_EXCL != 0, f.oflags & OFLAGS_TRUNC != 0);
         if creat && directory {
             return Err(EINVAL);
         }
         let read = f.rights & (RIGHT_FD_READ | RIGHT_FD_READDIR) != 0;
-        let write = f.rights & (RIGHT_FD_WRITE | RIGHT_FD_ALLOCATE | RIGHT_FD_FILESTAT_SET_SIZE)
-            != 0;
+        let write =
+            f.rights & (RIGHT_FD_WRITE | RIGHT_FD_ALLOCATE | RIGHT_FD_FILESTAT_SET_SIZE) != 0;
         if (write || creat || trunc) && !self.tree.get(dir).writable {
             return Err(EPERM);
         }
@@ -144,9 +147,12 @@ impl Fs {
         let ino = match found.node {
             Some(_) if creat && excl => return Err(EEXIST),
             Some(ino) => ino,
-            None if creat => {
-                self.add_node(found.parent, &found.name, Body::File(Data::Owned(Vec::new())), now)?
-            }
+            None if creat => self.add_node(
+                found.parent,
+                &found.name,
+                Body::File(Data::Owned(Vec::new())),
+                now,
+            )?,
             None => return Err(ENOENT),
         };
         let handle = match &self.tree.get(ino).body {
@@ -218,7 +224,13 @@ impl Fs {
 
     /// `fd_write`/`fd_pwrite`: writes `data` at `at` (the position, or the end when appending,
     /// for `None`); the bytes written.
-    pub fn write(&mut self, fd: u32, data: &[u8], at: Option<u64>, now: u64) -> Result<usize, Errno> {
+    pub fn write(
+        &mut self,
+        fd: u32,
+        data: &[u8],
+        at: Option<u64>,
+        now: u64,
+    ) -> Result<usize, Errno> {
         let f = self.file_fd(fd)?.clone();
         if !f.write {
             return Err(EBADF);
@@ -314,7 +326,14 @@ impl Fs {
     }
 
     /// Sets times of `ino` (`fd_filestat_set_times`, `path_filestat_set_times`).
-    pub fn set_times(&mut self, ino: Ino, atim: u64, mtim: u64, flags: u16, now: u64) -> Result<(), Errno> {
+    pub fn set_times(
+        &mut self,
+        ino: Ino,
+        atim: u64,
+        mtim: u64,
+        flags: u16,
+        now: u64,
+    ) -> Result<(), Errno> {
         if (flags & FSTFLAGS_ATIM != 0 && flags & FSTFLAGS_ATIM_NOW != 0)
             || (flags & FSTFLAGS_MTIM != 0 && flags & FSTFLAGS_MTIM_NOW != 0)
         {
@@ -420,7 +439,14 @@ impl Fs {
     }
 
     /// `path_rename`.
-    pub fn rename(&mut self, fd: u32, old: &str, new_fd: u32, new: &str, now: u64) -> Result<(), Errno> {
+    pub fn rename(
+        &mut self,
+        fd: u32,
+        old: &str,
+        new_fd: u32,
+        new: &str,
+        now: u64,
+    ) -> Result<(), Errno> {
         let (from_dir, to_dir) = (self.writable_dir(fd)?, self.writable_dir(new_fd)?);
         let (src, ino) = self.existing(from_dir, old)?;
         let dst = self.tree.lookup(to_dir, new, false)?;
@@ -458,9 +484,21 @@ impl Fs {
     }
 
     /// `path_link`.
-    pub fn link(&mut self, fd: u32, old: &str, follow: bool, new_fd: u32, new: &str, now: u64) -> Result<(), Errno> {
+    pub fn link(
+        &mut self,
+        fd: u32,
+        old: &str,
+        follow: bool,
+        new_fd: u32,
+        new: &str,
+        now: u64,
+    ) -> Result<(), Errno> {
         let (from_dir, to_dir) = (self.writable_dir(fd)?, self.writable_dir(new_fd)?);
-        let ino = self.tree.lookup(from_dir, old, follow)?.node.ok_or(ENOENT)?;
+        let ino = self
+            .tree
+            .lookup(from_dir, old, follow)?
+            .node
+            .ok_or(ENOENT)?;
         if matches!(self.tree.get(ino).body, Body::Dir(_)) {
             return Err(EPERM);
         }
