@@ -138,7 +138,7 @@ fn template_files() -> Files {
     let dir = flint_test_modules::bundle::scratch_dir("bench-template");
     std::fs::write(
         dir.join("template.html"),
-        "<p>{{x}}</p>\n".repeat(65536 / 13 + 1)[..65536].as_bytes(),
+        &"<p>{{x}}</p>\n".repeat(65536 / 13 + 1).as_bytes()[..65536],
     )
     .expect("write the template");
     let tar = flint_test_modules::bundle::tar_of(&dir);

@@ -4,7 +4,7 @@
 //!
 //! A missing clang or wasi-libc is a panic with the command to fix it, never a skipped test.
 //! [`in_process`] is the benchmarks' no-isolation baseline; [`memory`] measures what a process
-//! costs; [`reference`] runs a module under wasmtime's own WASI, the filesystem tests' reference;
+//! costs; [`reference`](mod@reference) runs a module under wasmtime's own WASI, the filesystem tests' reference;
 //! [`bundle`] makes the file tree those tests deploy.
 
 pub mod bundle;

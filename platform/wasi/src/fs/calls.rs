@@ -357,7 +357,7 @@ fn errno(r: Result<i32, Fault>) -> Ret {
 const SUCCESS: i32 = 0;
 
 /// The functions on files and paths that only descriptors from 3 have; stdio's answers.
-fn stdio_or<T: WasiView>(fd: i32, stdio: Errno, f: impl FnOnce() -> Result<i32, Fault>) -> Ret {
+fn stdio_or(fd: i32, stdio: Errno, f: impl FnOnce() -> Result<i32, Fault>) -> Ret {
     if (0..=2).contains(&fd) {
         return Ok(stdio);
     }
@@ -370,7 +370,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         WASI,
         "fd_pread",
         |mut c: Caller<'_, T>, fd: i32, iovs: i32, n: i32, at: i64, out: i32| {
-            stdio_or::<T>(fd, ESPIPE, || {
+            stdio_or(fd, ESPIPE, || {
                 read(&mut c, fd, iovs, n, Some(at as u64), out)
             })
         },
@@ -379,7 +379,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         WASI,
         "fd_pwrite",
         |mut c: Caller<'_, T>, fd: i32, iovs: i32, n: i32, at: i64, out: i32| {
-            stdio_or::<T>(fd, ESPIPE, || {
+            stdio_or(fd, ESPIPE, || {
                 write(&mut c, fd, iovs, n, Some(at as u64), out)
             })
         },
@@ -388,7 +388,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         WASI,
         "fd_tell",
         |mut c: Caller<'_, T>, fd: i32, out: i32| {
-            stdio_or::<T>(fd, ESPIPE, || seek(&mut c, fd, 0, 1, out))
+            stdio_or(fd, ESPIPE, || seek(&mut c, fd, 0, 1, out))
         },
     )?;
     for name in ["fd_sync", "fd_datasync"] {
