@@ -584,7 +584,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
     Ok(())
 }
 
-/// The functions [`add_to_linker`] defines.
+/// The functions this module defines.
 pub const NAMES: &[&str] = &[
     "fd_pread",
     "fd_pwrite",
