@@ -109,11 +109,7 @@ fn messages() {
                 memory_limit_bytes: 1 << 20,
                 max_wasm_stack_bytes: 1 << 16,
                 files_len: 0,
-                mounts: vec![flint_abi::wasm::Mount {
-                    source: Some("/".into()),
-                    path: "/".into(),
-                    writable: false,
-                }],
+                mounts: vec![flint_abi::wasm::Mount::bundle_root()],
                 ..WasmInit::default()
             }
             .encode(),

@@ -42,6 +42,26 @@ pub struct Mount {
     pub writable: bool,
 }
 
+impl Mount {
+    /// The whole bundle, read-only, at `/`.
+    pub fn bundle_root() -> Self {
+        Self {
+            source: Some("/".into()),
+            path: "/".into(),
+            writable: false,
+        }
+    }
+
+    /// An empty writable directory at `/tmp`.
+    pub fn scratch() -> Self {
+        Self {
+            source: None,
+            path: "/tmp".into(),
+            writable: true,
+        }
+    }
+}
+
 /// One run of the module.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WasmRun {
@@ -348,18 +368,7 @@ mod tests {
             max_wasm_stack_bytes: 1 << 16,
             files_offset: 8192,
             files_len: 100,
-            mounts: vec![
-                Mount {
-                    source: Some("/".into()),
-                    path: "/".into(),
-                    writable: false,
-                },
-                Mount {
-                    source: None,
-                    path: "/tmp".into(),
-                    writable: true,
-                },
-            ],
+            mounts: vec![Mount::bundle_root(), Mount::scratch()],
             scratch_max_bytes: 1 << 20,
         };
         assert_eq!(WasmInit::decode(&init.encode()).unwrap(), init);

@@ -40,18 +40,7 @@ impl Default for Files {
 impl Files {
     /// The whole bundle read-only at `/`, and an empty writable `/tmp`.
     pub fn default_mounts() -> Vec<Mount> {
-        vec![
-            Mount {
-                source: Some("/".into()),
-                path: "/".into(),
-                writable: false,
-            },
-            Mount {
-                source: None,
-                path: "/tmp".into(),
-                writable: true,
-            },
-        ]
+        vec![Mount::bundle_root(), Mount::scratch()]
     }
 }
 
@@ -154,13 +143,14 @@ impl FunctionConfig {
 
     /// The guest runtime's heap: room for its own state; for an output limit above the
     /// default, three times the extra (the output is gathered in a growing buffer, then
-    /// encoded into the result); and twice the scratch limit (written files live there, and
-    /// a growing file may briefly hold its old and new copies).
+    /// encoded into the result); and the scratch limit (written files live there, in 4 KiB
+    /// pages that growing never copies) with 1/32 more for the page lists.
     fn heap_bytes(&self) -> u64 {
         let extra = self
             .stdout_limit_bytes
             .saturating_sub(Self::default().stdout_limit_bytes);
-        let scratch = self.files.scratch_max_bytes.saturating_mul(2);
+        let scratch = self.files.scratch_max_bytes;
+        let scratch = scratch.saturating_add(scratch / 32);
         pages(RUNTIME_HEAP_BYTES + extra.saturating_mul(3) + scratch)
     }
 

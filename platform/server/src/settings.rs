@@ -325,11 +325,7 @@ impl FunctionSettings {
     pub fn files(&self, image: std::sync::Arc<Vec<u8>>) -> flint_runtime::Files {
         use flint_abi::wasm::Mount;
         let mut mounts: Vec<Mount> = if self.mounts.is_empty() {
-            vec![Mount {
-                source: Some("/".into()),
-                path: "/".into(),
-                writable: false,
-            }]
+            vec![Mount::bundle_root()]
         } else {
             self.mounts
                 .iter()
@@ -341,11 +337,7 @@ impl FunctionSettings {
                 .collect()
         };
         if !mounts.iter().any(|m| m.path == "/tmp") {
-            mounts.push(Mount {
-                source: None,
-                path: "/tmp".into(),
-                writable: true,
-            });
+            mounts.push(Mount::scratch());
         }
         flint_runtime::Files {
             image,

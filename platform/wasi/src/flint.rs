@@ -52,10 +52,21 @@ fn kv_get<T: WasiView>(
         Ok(None) => return Ok(KV_ABSENT),
         Err(e) => return Ok(e.code()),
     };
-    let keep = value.len().min(vl.max(0) as usize);
-    let m = memory::memory(c).ok_or_else(|| trap(KV_GET.import.name))?;
-    memory::write(&m, &mut *c, vp, &value[..keep]).map_err(|Fault| trap(KV_GET.import.name))?;
-    Ok(i32::try_from(value.len()).unwrap_or(i32::MAX))
+    write_capped(c, KV_GET.import.name, vp, vl, &value)
+}
+
+/// Writes what of `bytes` fits `cap` at `ptr`; returns the full length.
+fn write_capped<T>(
+    c: &mut Caller<'_, T>,
+    name: &str,
+    ptr: i32,
+    cap: i32,
+    bytes: &[u8],
+) -> wasmtime::Result<i32> {
+    let keep = bytes.len().min(cap.max(0) as usize);
+    let m = memory::memory(c).ok_or_else(|| trap(name))?;
+    memory::write(&m, &mut *c, ptr, &bytes[..keep]).map_err(|Fault| trap(name))?;
+    Ok(i32::try_from(bytes.len()).unwrap_or(i32::MAX))
 }
 
 fn kv_set<T: WasiView>(
@@ -100,10 +111,7 @@ fn http_request<T: WasiView>(
         Ok(r) => r,
         Err(e) => return Ok(e.code()),
     };
-    let keep = response.len().min(bl.max(0) as usize);
-    let m = memory::memory(c).ok_or_else(|| trap(name))?;
-    memory::write(&m, &mut *c, bp, &response[..keep]).map_err(|Fault| trap(name))?;
-    Ok(i32::try_from(response.len()).unwrap_or(i32::MAX))
+    write_capped(c, name, bp, bl, &response)
 }
 
 /// Defines the `flint` imports.

@@ -26,20 +26,13 @@ pub fn source_dir() -> PathBuf {
 pub fn c_module(name: &str) -> Vec<u8> {
     let src = source_dir().join(format!("{name}.c"));
     let code = std::fs::read(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
-    let hash: String = Sha256::digest(&code)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let dir = std::env::temp_dir().join("flint-test-modules");
-    std::fs::create_dir_all(&dir).expect("create the module cache directory");
-    let out = dir.join(format!("{name}-{hash}.wasm"));
+    let out = cached(name, &[&code]);
     if !out.exists() {
         // Unique per process and call: tests in one process compile the same module at
         // once, and each must rename its own file into place.
         static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = dir.join(format!("{name}-{hash}.{}-{call}.tmp", std::process::id()));
+        let tmp = out.with_extension(format!("{}-{call}.tmp", std::process::id()));
         let status = Command::new("clang")
             .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wl,--strip-all"])
             .arg(&src)
@@ -61,19 +54,12 @@ pub fn c_module(name: &str) -> Vec<u8> {
 pub fn assemblyscript_module() -> Vec<u8> {
     let example = source_dir().join("../../examples/assemblyscript");
     let sources = ["package.json", "package-lock.json", "assembly/index.ts"];
-    let mut hasher = Sha256::new();
-    for s in sources {
-        hasher.update(std::fs::read(example.join(s)).expect("read the AssemblyScript example"));
-    }
-    let hash: String = hasher
-        .finalize()
+    let contents: Vec<Vec<u8>> = sources
         .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
+        .map(|s| std::fs::read(example.join(s)).expect("read the AssemblyScript example"))
         .collect();
-    let dir = std::env::temp_dir().join("flint-test-modules");
-    std::fs::create_dir_all(&dir).expect("create the module cache directory");
-    let out = dir.join(format!("assemblyscript-{hash}.wasm"));
+    let parts: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
+    let out = cached("assemblyscript", &parts);
     // One build at a time in this process (tests for both backends ask at once).
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = BUILD
@@ -101,10 +87,28 @@ pub fn assemblyscript_module() -> Vec<u8> {
         };
         npm(&["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
         npm(&["run", "build", "--silent"]);
-        let tmp = dir.join(format!("assemblyscript-{hash}.{}.tmp", std::process::id()));
+        let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
         std::fs::copy(work.join("build/hello.wasm"), &tmp).expect("copy the built module");
         std::fs::rename(&tmp, &out).expect("move the built module into place");
         let _ = std::fs::remove_dir_all(&work);
     }
     std::fs::read(&out).expect("read the built module")
+}
+
+/// Where a module called `name` built from `parts` is kept in the module cache directory
+/// (named by the hash of its sources).
+fn cached(name: &str, parts: &[&[u8]]) -> PathBuf {
+    let mut hasher = Sha256::new();
+    for p in parts {
+        hasher.update(p);
+    }
+    let hash: String = hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = std::env::temp_dir().join("flint-test-modules");
+    std::fs::create_dir_all(&dir).expect("create the module cache directory");
+    dir.join(format!("{name}-{hash}.wasm"))
 }

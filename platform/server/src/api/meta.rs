@@ -45,6 +45,8 @@ pub fn document() -> Value {
                 "kv_max_keys": range(&settings::KV_MAX_KEYS),
                 "kv_max_bytes": range(&settings::KV_MAX_BYTES),
                 "max_output_bytes": range(&settings::MAX_OUTPUT_BYTES),
+                "scratch_max_mb": range(&settings::SCRATCH_MAX_MB),
+                "outbound_timeout_ms": range(&settings::TIMEOUT_MS),
             },
         },
     })

@@ -305,13 +305,16 @@ fn path_set_times<T: WasiView>(
         .unwrap_or(SUCCESS))
 }
 
-/// A path operation of one path: mkdir, rmdir, unlink.
+/// An operation on one path: mkdir, rmdir, unlink.
+type OnePath = fn(&mut Fs, u32, &str, u64) -> Result<(), Errno>;
+
+/// Runs a [`OnePath`] operation on the path at `ptr`.
 fn one_path<T: WasiView>(
     c: &mut Caller<'_, T>,
     fd: i32,
     ptr: i32,
     len: i32,
-    op: fn(&mut Fs, u32, &str, u64) -> Result<(), Errno>,
+    op: OnePath,
 ) -> Result<i32, Fault> {
     let m = mem(c)?;
     let p = tri!(path(&m, c, ptr, len)?);
@@ -512,27 +515,20 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
             errno(path_set_times(&mut c, [fd, fl, p, n], a, m, fst))
         },
     )?;
-    l.func_wrap(
-        WASI,
-        "path_create_directory",
-        |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
-            errno(one_path(&mut c, fd, p, n, Fs::mkdir))
-        },
-    )?;
-    l.func_wrap(
-        WASI,
-        "path_remove_directory",
-        |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
-            errno(one_path(&mut c, fd, p, n, Fs::rmdir))
-        },
-    )?;
-    l.func_wrap(
-        WASI,
-        "path_unlink_file",
-        |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
-            errno(one_path(&mut c, fd, p, n, Fs::unlink))
-        },
-    )?;
+    let one_path_ops: [(&str, OnePath); 3] = [
+        ("path_create_directory", Fs::mkdir),
+        ("path_remove_directory", Fs::rmdir),
+        ("path_unlink_file", Fs::unlink),
+    ];
+    for (name, op) in one_path_ops {
+        l.func_wrap(
+            WASI,
+            name,
+            move |mut c: Caller<'_, T>, fd: i32, p: i32, n: i32| {
+                errno(one_path(&mut c, fd, p, n, op))
+            },
+        )?;
+    }
     l.func_wrap(
         WASI,
         "path_rename",

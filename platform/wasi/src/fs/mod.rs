@@ -13,6 +13,7 @@
 pub mod calls;
 pub mod errno;
 pub mod ops;
+pub mod pages;
 pub mod tree;
 
 use alloc::collections::BTreeMap;

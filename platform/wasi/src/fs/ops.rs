@@ -7,6 +7,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::errno::*;
+use super::pages::Pages;
 use super::tree::{Body, Data, Found, Ino, Node};
 use super::{Fs, Handle, NODE_COST, OpenFile};
 
@@ -51,7 +52,7 @@ pub struct DirEntry {
 
 fn capacity(node: &Node) -> u64 {
     match &node.body {
-        Body::File(Data::Owned(v)) => v.capacity() as u64,
+        Body::File(Data::Pages(p)) => p.capacity(),
         _ => 0,
     }
 }
@@ -150,7 +151,7 @@ impl Fs {
             None if creat => self.add_node(
                 found.parent,
                 &found.name,
-                Body::File(Data::Owned(Vec::new())),
+                Body::File(Data::Pages(Pages::default())),
                 now,
             )?,
             None => return Err(ENOENT),
@@ -213,9 +214,7 @@ impl Fs {
         let Body::File(data) = &self.tree.get(ino).body else {
             return Err(EBADF);
         };
-        let bytes = data.bytes();
-        let start = usize::try_from(pos).unwrap_or(usize::MAX).min(bytes.len());
-        let out = bytes[start..start + len.min(bytes.len() - start)].to_vec();
+        let out = data.read(pos, len);
         if at.is_none() {
             self.file_fd(fd)?.pos = pos + out.len() as u64;
         }
@@ -245,8 +244,7 @@ impl Fs {
         if end > size {
             self.resize(f.ino, end, now)?;
         }
-        let v = self.owned(f.ino)?;
-        v[pos as usize..end as usize].copy_from_slice(data);
+        self.pages(f.ino)?.write(pos, data);
         self.touch(f.ino, now);
         if at.is_none() {
             self.file_fd(fd)?.pos = end;
@@ -254,38 +252,28 @@ impl Fs {
         Ok(data.len())
     }
 
-    /// The contents of file `ino` as owned bytes (a bundle file is copied first).
-    fn owned(&mut self, ino: Ino) -> Result<&mut Vec<u8>, Errno> {
+    /// The contents of file `ino` as pages (a bundle file is copied first).
+    fn pages(&mut self, ino: Ino) -> Result<&mut Pages, Errno> {
         if let Body::File(Data::Image(b)) = self.tree.get(ino).body {
-            self.charge(b.len() as u64)?;
-            self.tree.get_mut(ino).body = Body::File(Data::Owned(b.to_vec()));
+            self.charge(Pages::capacity_for(b.len() as u64))?;
+            self.tree.get_mut(ino).body = Body::File(Data::Pages(Pages::from_slice(b)));
         }
         match &mut self.tree.get_mut(ino).body {
-            Body::File(Data::Owned(v)) => Ok(v),
+            Body::File(Data::Pages(p)) => Ok(p),
             _ => Err(EBADF),
         }
     }
 
-    /// Sets the size of file `ino`, charging or refunding its capacity.
+    /// Sets the size of file `ino`, charging or refunding its pages.
     fn resize(&mut self, ino: Ino, size: u64, now: u64) -> Result<(), Errno> {
-        let size = usize::try_from(size).map_err(|_| EFBIG)?;
-        let old_cap = self.owned(ino)?.capacity();
-        let len = self.owned(ino)?.len();
-        if size > old_cap {
-            // Grow by doubling, within what the scratch limit leaves.
-            let room = (self.scratch_max - self.scratch_used.min(self.scratch_max)) as usize;
-            let want = size.max(old_cap.saturating_mul(2)).min(old_cap + room);
-            let want = want.max(size);
-            self.charge((want - old_cap) as u64)?;
-            self.owned(ino)?.reserve_exact(want - len);
+        let old = self.pages(ino)?.capacity();
+        let new = Pages::capacity_for(size);
+        if new > old {
+            self.charge(new - old)?;
+        } else {
+            self.refund(old - new);
         }
-        let v = self.owned(ino)?;
-        v.resize(size, 0);
-        let cap = v.capacity();
-        if size == 0 && cap > 0 {
-            *v = Vec::new();
-            self.refund(cap as u64);
-        }
+        self.pages(ino)?.resize(size);
         self.touch(ino, now);
         Ok(())
     }

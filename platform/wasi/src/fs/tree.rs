@@ -9,21 +9,37 @@ use super::errno::*;
 /// A node's index in the tree.
 pub type Ino = usize;
 
-/// A file's contents: read in place from the bundle image, or owned once written.
+/// A file's contents: read in place from the bundle image, or in pages once written.
 #[derive(Clone, Debug)]
 pub enum Data {
     /// Bytes of the bundle image (never written: a write copies them first).
     Image(&'static [u8]),
     /// Bytes this run (or the initialisation) wrote.
-    Owned(Vec<u8>),
+    Pages(super::pages::Pages),
 }
 
 impl Data {
-    /// The contents.
-    pub fn bytes(&self) -> &[u8] {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
         match self {
-            Data::Image(b) => b,
-            Data::Owned(v) => v,
+            Data::Image(b) => b.len() as u64,
+            Data::Pages(p) => p.len(),
+        }
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Up to `len` bytes from `pos`.
+    pub fn read(&self, pos: u64, len: usize) -> Vec<u8> {
+        match self {
+            Data::Image(b) => {
+                let start = usize::try_from(pos).unwrap_or(usize::MAX).min(b.len());
+                b[start..start + len.min(b.len() - start)].to_vec()
+            }
+            Data::Pages(p) => p.read(pos, len),
         }
     }
 }
@@ -68,7 +84,7 @@ impl Node {
     pub fn size(&self) -> u64 {
         match &self.body {
             Body::Dir(_) => 4096,
-            Body::File(d) => d.bytes().len() as u64,
+            Body::File(d) => d.len(),
             Body::Symlink(t) => t.len() as u64,
         }
     }
