@@ -299,10 +299,10 @@ fn path_set_times<T: WasiView>(
     let t = now(c);
     let fs = fs(c);
     let ino = tri!(fs.path_node(fd_of(fd), &p, follow));
-    Ok(fs
-        .set_times(ino, atim as u64, mtim as u64, fst as u16, t)
-        .err()
-        .unwrap_or(SUCCESS))
+    answer(
+        fs.set_times(ino, atim as u64, mtim as u64, fst as u16, t),
+        SUCCESS,
+    )
 }
 
 /// An operation on one path: mkdir, rmdir, unlink.
@@ -319,7 +319,7 @@ fn one_path<T: WasiView>(
     let m = mem(c)?;
     let p = tri!(path(&m, c, ptr, len)?);
     let t = now(c);
-    Ok(op(fs(c), fd_of(fd), &p, t).err().unwrap_or(SUCCESS))
+    answer(op(fs(c), fd_of(fd), &p, t), SUCCESS)
 }
 
 fn two_paths<T: WasiView>(
@@ -351,6 +351,11 @@ fn readlink<T: WasiView>(
     memory::write(&m, &mut *c, buf, &target.as_bytes()[..n])?;
     memory::write_u32(&m, &mut *c, out, n as u32)?;
     Ok(SUCCESS)
+}
+
+/// `ok` for a done operation, its errno otherwise.
+fn answer<V, E>(r: Result<V, Errno>, ok: Errno) -> Result<i32, E> {
+    Ok(r.map_or_else(|e| e, |_| ok))
 }
 
 fn errno(r: Result<i32, Fault>) -> Ret {
@@ -396,7 +401,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
     )?;
     for name in ["fd_sync", "fd_datasync"] {
         l.func_wrap(WASI, name, |mut c: Caller<'_, T>, fd: i32| -> Ret {
-            Ok(fs(&mut c).node_fd(fd_of(fd)).err().unwrap_or(SUCCESS))
+            answer(fs(&mut c).node_fd(fd_of(fd)), SUCCESS)
         })?;
     }
     l.func_wrap(
@@ -416,11 +421,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         "fd_allocate",
         |mut c: Caller<'_, T>, fd: i32, _o: i64, _l: i64| -> Ret {
             // wasmtime's WASI does not allocate either.
-            Ok(fs(&mut c)
-                .file_fd(fd_of(fd))
-                .map(drop)
-                .err()
-                .unwrap_or(ENOTSUP))
+            answer(fs(&mut c).file_fd(fd_of(fd)), ENOTSUP)
         },
     )?;
     l.func_wrap(
@@ -428,10 +429,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         "fd_filestat_set_size",
         |mut c: Caller<'_, T>, fd: i32, size: i64| -> Ret {
             let t = now(&mut c);
-            Ok(fs(&mut c)
-                .set_size(fd_of(fd), size as u64, t)
-                .err()
-                .unwrap_or(SUCCESS))
+            answer(fs(&mut c).set_size(fd_of(fd), size as u64, t), SUCCESS)
         },
     )?;
     l.func_wrap(
@@ -441,10 +439,10 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
             let t = now(&mut c);
             let fs = fs(&mut c);
             let ino = tri!(fs.node_fd(fd_of(fd)));
-            Ok(fs
-                .set_times(ino, a as u64, m as u64, fst as u16, t)
-                .err()
-                .unwrap_or(SUCCESS))
+            answer(
+                fs.set_times(ino, a as u64, m as u64, fst as u16, t),
+                SUCCESS,
+            )
         },
     )?;
     l.func_wrap(
@@ -458,10 +456,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         WASI,
         "fd_renumber",
         |mut c: Caller<'_, T>, from: i32, to: i32| -> Ret {
-            Ok(fs(&mut c)
-                .renumber(fd_of(from), fd_of(to))
-                .err()
-                .unwrap_or(SUCCESS))
+            answer(fs(&mut c).renumber(fd_of(from), fd_of(to)), SUCCESS)
         },
     )?;
     l.func_wrap(
@@ -480,11 +475,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
         WASI,
         "fd_fdstat_set_rights",
         |mut c: Caller<'_, T>, fd: i32, _b: i64, _i: i64| -> Ret {
-            Ok(fs(&mut c)
-                .node_fd(fd_of(fd))
-                .map(drop)
-                .err()
-                .unwrap_or(ENOTSUP))
+            answer(fs(&mut c).node_fd(fd_of(fd)), ENOTSUP)
         },
     )?;
     l.func_wrap(
@@ -536,10 +527,10 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
             errno((|| {
                 let (old, new) = tri!(two_paths(&mut c, (op, on), (np, nn))?);
                 let t = now(&mut c);
-                Ok(fs(&mut c)
-                    .rename(fd_of(fd), &old, fd_of(nfd), &new, t)
-                    .err()
-                    .unwrap_or(SUCCESS))
+                answer(
+                    fs(&mut c).rename(fd_of(fd), &old, fd_of(nfd), &new, t),
+                    SUCCESS,
+                )
             })())
         },
     )?;
@@ -552,7 +543,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
                 let follow = fl as u32 & LOOKUP_SYMLINK_FOLLOW != 0;
                 let t = now(&mut c);
                 let r = fs(&mut c).link(fd_of(fd), &old, follow, fd_of(nfd), &new, t);
-                Ok(r.err().unwrap_or(SUCCESS))
+                answer(r, SUCCESS)
             })())
         },
     )?;
@@ -563,10 +554,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtim
             errno((|| {
                 let (target, new) = tri!(two_paths(&mut c, (op, on), (np, nn))?);
                 let t = now(&mut c);
-                Ok(fs(&mut c)
-                    .symlink(&target, fd_of(fd), &new, t)
-                    .err()
-                    .unwrap_or(SUCCESS))
+                answer(fs(&mut c).symlink(&target, fd_of(fd), &new, t), SUCCESS)
             })())
         },
     )?;
