@@ -101,7 +101,8 @@ pub fn image_from_tar(tar: &[u8], limits: BundleLimits) -> Result<Vec<u8>, Bundl
                         limit_bytes: limits.max_bytes,
                     });
                 }
-                let mut data = Vec::with_capacity(size as usize);
+                // The header's size is the archive's word: reserve little, read what is there.
+                let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
                 entry.read_to_end(&mut data).map_err(not_tar)?;
                 Item::File(data)
             }
