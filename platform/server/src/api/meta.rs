@@ -70,5 +70,7 @@ mod tests {
         assert_eq!(d["settings"]["bounds"]["timeout_ms"]["max"], 900_000);
         assert_eq!(d["token_scopes"][1], "deploy");
         assert_eq!(d["settings"]["defaults"]["kv_max_keys"], 10_000);
+        assert_eq!(d["settings"]["defaults"]["scratch_max_mb"], 16);
+        assert_eq!(d["settings"]["bounds"]["scratch_max_mb"]["max"], 256);
     }
 }
