@@ -266,6 +266,12 @@ impl Fs {
 
     /// Sets the size of file `ino`, charging or refunding its pages.
     fn resize(&mut self, ino: Ino, size: u64, now: u64) -> Result<(), Errno> {
+        if let Body::File(data @ Data::Image(_)) = &mut self.tree.get_mut(ino).body
+            && size == 0
+        {
+            // Emptying a bundle file needs no copy of it.
+            *data = Data::Pages(Pages::default());
+        }
         let old = self.pages(ino)?.capacity();
         let new = Pages::capacity_for(size);
         if new > old {
@@ -438,8 +444,9 @@ impl Fs {
         let (from_dir, to_dir) = (self.writable_dir(fd)?, self.writable_dir(new_fd)?);
         let (src, ino) = self.existing(from_dir, old)?;
         let dst = self.tree.lookup(to_dir, new, false)?;
+        // Renaming `.` (the host would say EBUSY or EINVAL; EINVAL here).
         if src.name == "." || dst.name == "." {
-            return Err(EBUSY_OR_INVAL);
+            return Err(EINVAL);
         }
         let is_dir = matches!(self.tree.get(ino).body, Body::Dir(_));
         if is_dir && self.tree.is_within(dst.parent, ino) {
@@ -529,6 +536,57 @@ impl Fs {
     }
 }
 
-/// What renaming `.` answers (wasmtime passes it to the host, which says `EBUSY` or `EINVAL`;
-/// `EINVAL` here).
-const EBUSY_OR_INVAL: Errno = EINVAL;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flint_abi::files::{Entry, Kind, encode};
+    use flint_abi::wasm::Mount;
+
+    /// A writable mount over a bundle holding a 64 KiB file, with `scratch` bytes of scratch.
+    fn fs(scratch: u64) -> Fs {
+        let big = alloc::vec![7u8; 65536];
+        let image = encode(&[Entry {
+            kind: Kind::File,
+            path: "big.bin",
+            data: &big,
+        }]);
+        let image: &'static [u8] = alloc::boxed::Box::leak(image.into_boxed_slice());
+        let mount = Mount {
+            writable: true,
+            ..Mount::bundle_root()
+        };
+        Fs::new(image, &[mount], scratch, 0).expect("filesystem")
+    }
+
+    fn flags(oflags: u16, rights: u64) -> OpenFlags {
+        OpenFlags {
+            oflags,
+            rights,
+            ..OpenFlags::default()
+        }
+    }
+
+    #[test]
+    fn truncating_a_bundle_file_needs_no_room_for_its_copy() {
+        let mut fs = fs(8192);
+        let fd = fs
+            .open(3, "big.bin", flags(OFLAGS_TRUNC, RIGHT_FD_WRITE), 0)
+            .expect("truncating open");
+        assert_eq!(fs.write(fd, b"small", None, 0), Ok(5));
+        assert_eq!(fs.fd_stat(fd).map(|s| s.size), Ok(5));
+        // Writing into the big file in place needs its copy, which does not fit.
+        let mut fs = self::fs(8192);
+        let fd = fs
+            .open(3, "big.bin", flags(0, RIGHT_FD_WRITE), 0)
+            .expect("open");
+        assert_eq!(fs.write(fd, b"x", Some(10), 0), Err(ENOSPC));
+        let mut roomy = self::fs(1 << 20);
+        let fd = roomy
+            .open(3, "big.bin", flags(0, RIGHT_FD_READ | RIGHT_FD_WRITE), 0)
+            .expect("open");
+        assert_eq!(roomy.write(fd, b"x", Some(10), 0), Ok(1));
+        let back = roomy.read(fd, 12, Some(0)).expect("read");
+        assert_eq!(back, [7, 7, 7, 7, 7, 7, 7, 7, 7, 7, b'x', 7]);
+        assert_eq!(roomy.scratch_used, 65536);
+    }
+}
