@@ -1,8 +1,9 @@
 //! Outbound HTTP from functions (`flint.http_request`).
 //!
 //! Which hosts a function may call: its `allowed_outbound_hosts`, as Spin writes them:
-//! `[scheme://]host[:port]`, where the host may start with `*.` for any subdomain and the
-//! port may be `*`. Without a scheme both `http` and `https` match; without a port, the
+//! `[scheme://]host[:port]`, where the scheme may be `*`, the host may start with `*.` for any
+//! subdomain and the port may be `*`. Without a scheme (or with `*`) both `http` and `https`
+//! match; without a port, the
 //! scheme's default port (80, 443). Redirects are not followed (a 3xx goes back to the
 //! function, which may follow it if the new host is allowed too).
 //!
@@ -41,6 +42,7 @@ impl HostPattern {
         let bad = |why: &str| format!("{text:?}: {why} (expected [http[s]://]host[:port])");
         let (scheme, rest) = match text.split_once("://") {
             Some((s @ ("http" | "https"), rest)) => (Some(s.to_string()), rest),
+            Some(("*", rest)) => (None, rest),
             Some(_) => return Err(bad("the scheme must be http or https")),
             None => (None, text),
         };
@@ -336,6 +338,8 @@ mod tests {
         assert!(ok("127.0.0.1:8080", "http://127.0.0.1:8080/a"));
         assert!(!ok("127.0.0.1:8080", "http://127.0.0.1:8081/a"));
         assert!(ok("localhost:*", "http://localhost:1234/"));
+        assert!(ok("*://example.com:*", "https://example.com:8443/"));
+        assert!(ok("*://example.com:*", "http://example.com/"));
     }
 
     #[test]
