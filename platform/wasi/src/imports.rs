@@ -7,7 +7,8 @@ use flint_abi::host_fn::HOST_FUNCTIONS;
 use wasmtime::{Caller, FuncType, Linker, Val, ValType};
 
 use crate::WasiView;
-use crate::preview1::{EBADF, ENOSYS, ENOTSOCK, IMPLEMENTED};
+use crate::errno::{EBADF, ENOSYS, ENOTSOCK};
+use crate::preview1::IMPLEMENTED;
 
 /// One provided import.
 pub use flint_abi::host_fn::WasmImport as Import;

@@ -23,6 +23,7 @@
 extern crate alloc;
 
 pub mod ctx;
+pub mod errno;
 pub mod flint;
 pub mod fs;
 pub mod imports;

@@ -15,6 +15,16 @@ pub fn memory<T>(caller: &mut Caller<'_, T>) -> Option<Memory> {
     }
 }
 
+/// The module's exported `memory`, or a [`Fault`] without one.
+pub fn exported<T>(caller: &mut Caller<'_, T>) -> Result<Memory, Fault> {
+    memory(caller).ok_or(Fault)
+}
+
+/// A WASI function's answer: its errno, or `EFAULT` for a pointer outside linear memory.
+pub fn or_efault(r: Result<i32, Fault>) -> wasmtime::Result<i32> {
+    Ok(r.unwrap_or(crate::errno::EFAULT))
+}
+
 fn range(ptr: i32, len: u32, size: usize) -> Result<core::ops::Range<usize>, Fault> {
     let start = ptr as u32 as usize;
     let end = start.checked_add(len as usize).ok_or(Fault)?;

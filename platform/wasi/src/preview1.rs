@@ -4,26 +4,14 @@
 use alloc::vec::Vec;
 
 use rand_chacha::rand_core::RngCore;
-use wasmtime::{Caller, Linker, Memory};
+use wasmtime::{Caller, Linker};
 
 use crate::ctx::{ClockId, Exit, WasiView};
+use crate::errno::*;
+use crate::fs::calls::{put_fdstat, put_stat};
+use crate::fs::ops::Stat;
 use crate::imports::WASI;
-use crate::memory::{self, Fault};
-
-/// No error.
-pub const SUCCESS: i32 = 0;
-/// Bad file descriptor.
-pub const EBADF: i32 = 8;
-/// Bad address.
-pub const EFAULT: i32 = 21;
-/// Invalid argument.
-pub const EINVAL: i32 = 28;
-/// Function not implemented.
-pub const ENOSYS: i32 = 52;
-/// Not a socket.
-pub const ENOTSOCK: i32 = 57;
-/// Invalid seek.
-pub const ESPIPE: i32 = 70;
+use crate::memory::{self, Fault, exported as mem, or_efault as errno};
 
 /// The functions this module defines; the rest of the table are errno stubs.
 pub const IMPLEMENTED: &[&str] = &[
@@ -47,20 +35,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "poll_oneoff",
 ];
 
-const FILETYPE_CHARACTER_DEVICE: u8 = 2;
-const RIGHT_FD_READ: u64 = 1 << 1;
-const RIGHT_FD_WRITE: u64 = 1 << 6;
-const RIGHT_POLL_FD_READWRITE: u64 = 1 << 27;
-
 type Ret = wasmtime::Result<i32>;
-
-fn errno(r: Result<i32, Fault>) -> Ret {
-    Ok(r.unwrap_or(EFAULT))
-}
-
-fn mem<T>(caller: &mut Caller<'_, T>) -> Result<Memory, Fault> {
-    memory::memory(caller).ok_or(Fault)
-}
 
 fn clock_id(id: i32) -> Option<ClockId> {
     match id {
@@ -186,11 +161,7 @@ fn fdstat<T: WasiView>(caller: &mut Caller<'_, T>, fd: i32, ptr: i32) -> Result<
         _ => return crate::fs::calls::fdstat(caller, fd, ptr),
     };
     let m = mem(caller)?;
-    let mut stat = [0u8; 24];
-    stat[0] = FILETYPE_CHARACTER_DEVICE;
-    stat[8..16].copy_from_slice(&rights.to_le_bytes());
-    memory::write(&m, &mut *caller, ptr, &stat)?;
-    Ok(SUCCESS)
+    put_fdstat(&m, caller, ptr, (FILETYPE_CHARACTER_DEVICE, 0), (rights, 0))
 }
 
 fn filestat<T: WasiView>(caller: &mut Caller<'_, T>, fd: i32, ptr: i32) -> Result<i32, Fault> {
@@ -198,10 +169,11 @@ fn filestat<T: WasiView>(caller: &mut Caller<'_, T>, fd: i32, ptr: i32) -> Resul
         return crate::fs::calls::filestat(caller, fd, ptr);
     }
     let m = mem(caller)?;
-    let mut stat = [0u8; 64];
-    stat[16] = FILETYPE_CHARACTER_DEVICE;
-    memory::write(&m, &mut *caller, ptr, &stat)?;
-    Ok(SUCCESS)
+    let stat = Stat {
+        filetype: FILETYPE_CHARACTER_DEVICE,
+        ..Stat::default()
+    };
+    put_stat(&m, caller, ptr, stat)
 }
 
 fn random_get<T: WasiView>(caller: &mut Caller<'_, T>, buf: i32, len: i32) -> Result<i32, Fault> {

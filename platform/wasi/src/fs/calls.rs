@@ -7,11 +7,11 @@ use alloc::vec::Vec;
 use wasmtime::{Caller, Linker, Memory};
 
 use super::Fs;
-use super::errno::*;
 use super::ops::{OpenFlags, Stat};
 use crate::ctx::{ClockId, WasiView};
+use crate::errno::*;
 use crate::imports::WASI;
-use crate::memory::{self, Fault};
+use crate::memory::{self, Fault, exported as mem, or_efault as errno};
 
 type Ret = wasmtime::Result<i32>;
 
@@ -23,10 +23,6 @@ macro_rules! tri {
             Err(errno) => return Ok(errno),
         }
     };
-}
-
-fn mem<T>(c: &mut Caller<'_, T>) -> Result<Memory, Fault> {
-    memory::memory(c).ok_or(Fault)
 }
 
 fn fs<'a, T: WasiView>(c: &'a mut Caller<'_, T>) -> &'a mut Fs {
@@ -51,8 +47,6 @@ fn path<T>(
     let bytes = memory::read(m, &mut *c, ptr, len)?;
     Ok(String::from_utf8(bytes).map_err(|_| EILSEQ))
 }
-
-const EILSEQ: Errno = 25;
 
 fn fd_of(fd: i32) -> u32 {
     fd as u32
@@ -116,7 +110,13 @@ pub(crate) fn seek<T: WasiView>(
     Ok(SUCCESS)
 }
 
-fn put_stat<T>(m: &Memory, c: &mut Caller<'_, T>, ptr: i32, s: Stat) -> Result<i32, Fault> {
+/// Writes a WASI `filestat` at `ptr`.
+pub(crate) fn put_stat<T>(
+    m: &Memory,
+    c: &mut Caller<'_, T>,
+    ptr: i32,
+    s: Stat,
+) -> Result<i32, Fault> {
     let mut b = [0u8; 64];
     b[8..16].copy_from_slice(&s.ino.to_le_bytes());
     b[16] = s.filetype;
@@ -168,13 +168,24 @@ pub(crate) fn fdstat<T: WasiView>(c: &mut Caller<'_, T>, fd: i32, ptr: i32) -> R
         }
         super::Handle::Dir { .. } => (FILETYPE_DIRECTORY, 0, RIGHTS_ALL, RIGHTS_ALL),
     };
+    let m = mem(c)?;
+    put_fdstat(&m, c, ptr, (filetype, flags), (base, inheriting))
+}
+
+/// Writes a WASI `fdstat` at `ptr`: file type and flags, base and inheriting rights.
+pub(crate) fn put_fdstat<T>(
+    m: &Memory,
+    c: &mut Caller<'_, T>,
+    ptr: i32,
+    (filetype, flags): (u8, u16),
+    (base, inheriting): (u64, u64),
+) -> Result<i32, Fault> {
     let mut b = [0u8; 24];
     b[0] = filetype;
     b[2..4].copy_from_slice(&flags.to_le_bytes());
     b[8..16].copy_from_slice(&base.to_le_bytes());
     b[16..24].copy_from_slice(&inheriting.to_le_bytes());
-    let m = mem(c)?;
-    memory::write(&m, &mut *c, ptr, &b)?;
+    memory::write(m, &mut *c, ptr, &b)?;
     Ok(SUCCESS)
 }
 
@@ -357,12 +368,6 @@ fn readlink<T: WasiView>(
 fn answer<V, E>(r: Result<V, Errno>, ok: Errno) -> Result<i32, E> {
     Ok(r.map_or_else(|e| e, |_| ok))
 }
-
-fn errno(r: Result<i32, Fault>) -> Ret {
-    Ok(r.unwrap_or(EFAULT))
-}
-
-const SUCCESS: i32 = 0;
 
 /// The functions on files and paths that only descriptors from 3 have; stdio's answers.
 fn stdio_or(fd: i32, stdio: Errno, f: impl FnOnce() -> Result<i32, Fault>) -> Ret {

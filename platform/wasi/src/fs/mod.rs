@@ -11,7 +11,6 @@
 //! - [`calls`]: the WASI functions over a module's linear memory.
 
 pub mod calls;
-pub mod errno;
 pub mod ops;
 pub mod pages;
 pub mod tree;
@@ -23,7 +22,7 @@ use alloc::vec::Vec;
 use flint_abi::files::{self, FilesError, Kind};
 use flint_abi::wasm::Mount;
 
-use errno::*;
+use crate::errno::*;
 use tree::{Body, Data, Ino, Node, Tree};
 
 /// An open file.
@@ -53,6 +52,16 @@ pub enum Handle {
         /// The guest path, for a preopen.
         preopen: Option<String>,
     },
+}
+
+impl Handle {
+    /// The file or directory it refers to.
+    pub fn ino(&self) -> Ino {
+        match self {
+            Handle::File(f) => f.ino,
+            Handle::Dir { ino, .. } => *ino,
+        }
+    }
 }
 
 /// Why the filesystem could not be built.
@@ -229,11 +238,7 @@ impl Fs {
 
     /// The node behind descriptor `fd`, file or directory.
     pub fn node_fd(&self, fd: u32) -> Result<Ino, Errno> {
-        match self.fds.get(&fd) {
-            Some(Handle::File(f)) => Ok(f.ino),
-            Some(Handle::Dir { ino, .. }) => Ok(*ino),
-            None => Err(EBADF),
-        }
+        self.fds.get(&fd).map(Handle::ino).ok_or(EBADF)
     }
 
     /// The lowest free descriptor number.

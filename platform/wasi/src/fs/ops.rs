@@ -6,10 +6,10 @@ use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::errno::*;
 use super::pages::Pages;
 use super::tree::{Body, Data, Found, Ino, Node};
 use super::{Fs, Handle, NODE_COST, OpenFile};
+use crate::errno::*;
 
 /// What `filestat` reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,9 +86,6 @@ impl Fs {
             nlink: 1,
             times: [now; 3],
         });
-        if matches!(self.tree.get(ino).body, Body::Dir(_)) {
-            self.tree.get_mut(ino).parent = parent;
-        }
         if let Some(c) = self.tree.children_mut(parent) {
             c.insert(name.to_string(), ino);
         }
@@ -114,10 +111,7 @@ impl Fs {
     }
 
     fn release(&mut self, ino: Ino) {
-        let open = self.fds.values().any(|h| match h {
-            Handle::File(f) => f.ino == ino,
-            Handle::Dir { ino: d, .. } => *d == ino,
-        });
+        let open = self.fds.values().any(|h| h.ino() == ino);
         if self.tree.get(ino).nlink == 0 && !open {
             let cost = capacity(self.tree.get(ino)) + NODE_COST;
             self.tree.remove(ino);
@@ -182,11 +176,7 @@ impl Fs {
     /// `fd_close`.
     pub fn close(&mut self, fd: u32) -> Result<(), Errno> {
         let handle = self.fds.remove(&fd).ok_or(EBADF)?;
-        let ino = match handle {
-            Handle::File(f) => f.ino,
-            Handle::Dir { ino, .. } => ino,
-        };
-        self.release(ino);
+        self.release(handle.ino());
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::errno::*;
+use crate::errno::*;
 
 /// A node's index in the tree.
 pub type Ino = usize;

@@ -1,9 +1,11 @@
-//! The WASI preview 1 numbers the filesystem answers with: errnos, file types, rights, flags.
+//! The WASI preview 1 numbers Flint answers with: errnos, file types, rights, flags (one
+//! definition for `preview1`, the filesystem and the stubs).
 #![allow(missing_docs, reason = "each name is the WASI specification's own")]
 
 /// A WASI errno.
 pub type Errno = i32;
 
+pub const SUCCESS: Errno = 0;
 pub const EACCES: Errno = 2;
 pub const EBADF: Errno = 8;
 pub const EEXIST: Errno = 20;
@@ -12,17 +14,21 @@ pub const EFBIG: Errno = 22;
 pub const EINVAL: Errno = 28;
 pub const EISDIR: Errno = 31;
 pub const ELOOP: Errno = 32;
+pub const EILSEQ: Errno = 25;
 pub const ENAMETOOLONG: Errno = 37;
 pub const ENOENT: Errno = 44;
 pub const ENOSPC: Errno = 51;
+pub const ENOSYS: Errno = 52;
 pub const ENOTDIR: Errno = 54;
 pub const ENOTEMPTY: Errno = 55;
+pub const ENOTSOCK: Errno = 57;
 pub const ENOTSUP: Errno = 58;
 pub const EPERM: Errno = 63;
 pub const ESPIPE: Errno = 70;
 pub const EXDEV: Errno = 75;
 pub const ENOTCAPABLE: Errno = 76;
 
+pub const FILETYPE_CHARACTER_DEVICE: u8 = 2;
 pub const FILETYPE_DIRECTORY: u8 = 3;
 pub const FILETYPE_REGULAR_FILE: u8 = 4;
 pub const FILETYPE_SYMBOLIC_LINK: u8 = 7;
