@@ -178,12 +178,10 @@ fn parse(request: &[u8]) -> Result<Parsed, HttpError> {
 }
 
 fn split_head(request: &[u8]) -> (&[u8], &[u8]) {
-    for sep in [&b"\r\n\r\n"[..], b"\n\n"] {
-        if let Some(at) = request.windows(sep.len()).position(|w| w == sep) {
-            return (&request[..at], &request[at + sep.len()..]);
-        }
+    match crate::api::cgi::head_end(request) {
+        Some((at, sep)) => (&request[..at], &request[at + sep..]),
+        None => (request, &[]),
     }
-    (request, &[])
 }
 
 impl FunctionHttp {
@@ -307,6 +305,9 @@ mod tests {
         assert_eq!(p.body, b"body");
         let p = parse(b"GET https://h/\n\n").unwrap();
         assert!(p.body.is_empty());
+        // The head ends at the first blank line, whichever line ending the body uses.
+        let p = parse(b"PUT http://h/\nA: 1\n\nline\r\n\r\nmore").unwrap();
+        assert_eq!(p.body, b"line\r\n\r\nmore");
         for bad in [
             &b""[..],
             b"GET",

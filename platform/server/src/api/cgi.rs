@@ -42,6 +42,20 @@ pub fn environment(
 /// CGI header lines, in order.
 type CgiHeaders = Vec<(String, String)>;
 
+/// Where a head of header lines ends in `bytes`: the index of the earliest blank line
+/// (`\r\n\r\n` or `\n\n`) and its length.
+pub(crate) fn head_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    [&b"\r\n\r\n"[..], b"\n\n"]
+        .iter()
+        .filter_map(|s| {
+            bytes
+                .windows(s.len())
+                .position(|w| w == *s)
+                .map(|i| (i, s.len()))
+        })
+        .min_by_key(|(i, _)| *i)
+}
+
 /// Splits CGI headers (`Name: value` lines ended by an empty line) off the start of `stdout`,
 /// if it starts with them.
 fn split_cgi(stdout: &[u8]) -> Option<(CgiHeaders, &[u8])> {
@@ -50,10 +64,7 @@ fn split_cgi(stdout: &[u8]) -> Option<(CgiHeaders, &[u8])> {
         let end = window.windows(2).position(|w| w == b"\n\n")? + 2;
         std::str::from_utf8(&window[..end]).ok()
     })?;
-    let (head, sep) = [("\r\n\r\n", 4), ("\n\n", 2)]
-        .iter()
-        .filter_map(|(s, n)| text.find(s).map(|i| (i, *n)))
-        .min_by_key(|(i, _)| *i)?;
+    let (head, sep) = head_end(text.as_bytes())?;
     let mut headers = Vec::new();
     for line in text[..head].lines() {
         let (k, v) = line.split_once(':')?;
