@@ -18,10 +18,7 @@ fn ok(out: std::process::Output) -> String {
 
 /// A scratch directory with the echo module in it.
 fn workdir() -> (std::path::PathBuf, String) {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("flint-lifecycle-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = flint_test_modules::bundle::scratch_dir("lifecycle");
     std::fs::create_dir_all(dir.join("out")).unwrap();
     std::fs::write(dir.join("out/echo.wasm"), c_module("echo")).unwrap();
     let module = dir.join("out/echo.wasm").to_str().unwrap().to_string();

@@ -405,7 +405,8 @@ impl Scheduler {
         files: Option<Vec<u8>>,
     ) -> Result<Prepared, LoadError> {
         let mut config = settings.function_config(self.limits.restore, self.limits.max_stdin_bytes);
-        config.files = settings.files(Arc::new(files.unwrap_or_default()));
+        // The settings give the mounts; the version gives the bundle.
+        config.files.image = Arc::new(files.unwrap_or_default());
         let limits = settings.module_limits(self.limits.max_module_bytes);
         let host = self.host_functions(name, &settings);
         let boot_bytes = config.max_written_bytes();

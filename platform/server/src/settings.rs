@@ -321,8 +321,9 @@ impl FunctionSettings {
         Ok(())
     }
 
-    /// The directories the module sees, over the bundle `image` (empty for none).
-    pub fn files(&self, image: std::sync::Arc<Vec<u8>>) -> flint_runtime::Files {
+    /// The directories the module sees and the scratch limit (the bundle image is the
+    /// version's, added where it is loaded).
+    pub fn files(&self) -> flint_runtime::Files {
         use flint_abi::wasm::Mount;
         let mut mounts: Vec<Mount> = if self.mounts.is_empty() {
             vec![Mount::bundle_root()]
@@ -340,7 +341,7 @@ impl FunctionSettings {
             mounts.push(Mount::scratch());
         }
         flint_runtime::Files {
-            image,
+            image: Default::default(),
             mounts,
             scratch_max_bytes: self.scratch_max_mb << 20,
         }
@@ -415,7 +416,7 @@ impl FunctionSettings {
             restore,
             max_stdin_bytes,
             stdout_limit_bytes: self.max_output_bytes,
-            files: self.files(Default::default()),
+            files: self.files(),
             ..FunctionConfig::default()
         }
     }
