@@ -138,10 +138,7 @@ impl Runtime {
         if files.image.is_empty() {
             sandbox.load_module(&artifact.bytes)?;
         } else {
-            let mut region = artifact.bytes.clone();
-            region.resize(files_offset as usize, 0);
-            region.extend_from_slice(&files.image);
-            sandbox.load_module(&region)?;
+            sandbox.load_module_parts(&[(0, &artifact.bytes), (files_offset, &files.image)])?;
         }
         let init = WasmInit {
             memory_limit_bytes: config.memory_limit_bytes,

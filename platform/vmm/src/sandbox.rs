@@ -183,16 +183,29 @@ impl UninitSandbox {
     /// Copies a module blob into the module region (read + execute for the guest, which can
     /// never write it).
     pub fn load_module(&mut self, blob: &[u8]) -> Result<(), BuildError> {
+        self.load_module_parts(&[(0, blob)])
+    }
+
+    /// Copies `(offset, bytes)` parts into the module region (the rest of it stays zero); the
+    /// module's length is where the last part ends.
+    pub fn load_module_parts(&mut self, parts: &[(u64, &[u8])]) -> Result<(), BuildError> {
         let layout = &self.parts.layout;
-        if blob.len() as u64 > layout.config.module_size_bytes {
+        let end = parts
+            .iter()
+            .map(|&(at, b)| at.saturating_add(b.len() as u64))
+            .max()
+            .unwrap_or(0);
+        if end > layout.config.module_size_bytes {
             return Err(BuildError::ModuleTooLarge {
-                size_bytes: blob.len(),
+                size_bytes: usize::try_from(end).unwrap_or(usize::MAX),
                 capacity_bytes: layout.config.module_size_bytes,
             });
         }
         let memory = &mut self.parts.vm.memory;
-        memory.write(layout.gva_module, blob)?;
-        memory.write(GVA_PEB, &peb(layout, blob.len() as u64).to_bytes())?;
+        for &(at, bytes) in parts {
+            memory.write(layout.gva_module + at, bytes)?;
+        }
+        memory.write(GVA_PEB, &peb(layout, end).to_bytes())?;
         memory.take_host_writes();
         Ok(())
     }
