@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Backend, Server, error_code};
 use flint_test_modules::bundle::{fs_tree_tar, scratch_dir, write_fs_tree};
-use flint_test_modules::c_module;
+use flint_test_modules::{c_module, line};
 
 /// Deploys `module` with `config` and the tar archive `files`.
 fn deploy_with_files(
@@ -31,12 +31,6 @@ fn deploy_with_files(
 fn text(r: reqwest::blocking::Response) -> String {
     assert_eq!(r.status(), StatusCode::OK);
     r.text().unwrap()
-}
-
-fn line<'a>(out: &'a str, label: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.starts_with(label))
-        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
 }
 
 pub fn bundled_files_scratch_and_mounts(b: Backend) {

@@ -88,13 +88,12 @@ fn main() {
         } else {
             config.clone()
         };
-        let fs = flint_wasi::fs::Fs::new(
-            Box::leak(config.files.image.to_vec().into_boxed_slice()),
-            &config.files.mounts,
-            config.files.scratch_max_bytes,
-            0,
-        )
-        .expect("filesystem");
+        let files = &config.files;
+        let fs = flint_test_modules::in_process::leaked_fs(
+            &files.image,
+            &files.mounts,
+            files.scratch_max_bytes,
+        );
         let artifact = rt.compiler().compile(wasm, &limits).expect("compile");
         let mut sb = rt
             .boot(

@@ -10,7 +10,8 @@ use flint_runtime::bundle::{BundleLimits, image_from_tar};
 use flint_runtime::host::host_functions;
 use flint_runtime::{Files, FunctionConfig, MemoryKvStore, Request, Runtime, invoke};
 use flint_test_modules::bundle::{fs_tree_tar, scratch_dir, write_fs_tree};
-use flint_test_modules::in_process::InProcess;
+use flint_test_modules::in_process::{self, InProcess};
+use flint_test_modules::line;
 use flint_test_modules::reference::{self, Preopen};
 use flint_vmm::ReadySandbox;
 
@@ -67,10 +68,7 @@ fn in_vm(sb: &mut ReadySandbox, config: &FunctionConfig, mode: &str) -> String {
 
 fn in_process(config: &FunctionConfig, mode: &str) -> String {
     let files = &config.files;
-    // The in-process filesystem reads the image in place for the life of the process.
-    let image: &'static [u8] = Box::leak(files.image.to_vec().into_boxed_slice());
-    let fs = flint_wasi::fs::Fs::new(image, &files.mounts, files.scratch_max_bytes, 0)
-        .expect("filesystem");
+    let fs = in_process::leaked_fs(&files.image, &files.mounts, files.scratch_max_bytes);
     let engine = wasmtime::Engine::default();
     let module =
         wasmtime::Module::new(&engine, flint_test_modules::c_module("fs")).expect("compile");
@@ -106,12 +104,6 @@ fn under_wasmtime(mode: &str) -> String {
     );
     assert_eq!(code, 0);
     String::from_utf8(out).expect("utf-8")
-}
-
-fn line<'a>(out: &'a str, label: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.starts_with(label))
-        .unwrap_or_else(|| panic!("no {label:?} line in:\n{out}"))
 }
 
 #[test]

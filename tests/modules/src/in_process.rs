@@ -6,6 +6,18 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use flint_wasi::{Clock, ClockId, FlintHost, KvError, WasiCtx, WasiView};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 
+/// The filesystem a module sees in process: `image` (a `flint_abi::files` image) with
+/// `mounts`. The filesystem reads the image in place, so this copy of it is leaked: it lives
+/// as long as the test or benchmark process.
+pub fn leaked_fs(
+    image: &[u8],
+    mounts: &[flint_abi::wasm::Mount],
+    scratch_max_bytes: u64,
+) -> flint_wasi::fs::Fs {
+    let image: &'static [u8] = Box::leak(image.to_vec().into_boxed_slice());
+    flint_wasi::fs::Fs::new(image, mounts, scratch_max_bytes, 0).expect("filesystem")
+}
+
 /// Host clocks for WASI.
 pub struct SystemClock(Instant);
 

@@ -95,6 +95,14 @@ pub fn assemblyscript_module() -> Vec<u8> {
     std::fs::read(&out).expect("read the built module")
 }
 
+/// The line of a test module's output that starts with `label` (panics, showing the output,
+/// if there is none).
+pub fn line<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in:\n{out}"))
+}
+
 /// Where a module called `name` built from `parts` is kept in the module cache directory
 /// (named by the hash of its sources).
 fn cached(name: &str, parts: &[&[u8]]) -> PathBuf {
