@@ -11,7 +11,7 @@ use flint_test_modules::memory::{distinct, pss_anon_shmem_bytes as pss_bytes};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{Backend, Server, metric};
+use crate::harness::{Backend, Server, eventually, metric};
 
 /// Distinct functions deployed in the per-function measurement.
 const FUNCTIONS: u64 = 200;
@@ -89,13 +89,18 @@ pub fn memory_per_function_and_after_faults(b: Backend) {
     time_out_all("spin-warm");
     let before = settled_bytes(&s);
     time_out_all("spin");
+    // A 504 is answered at the deadline; the sandbox is stopped and restored after it, and
+    // all sixteen restores share two cores, so wait for each to be back before measuring.
+    let idle = || {
+        metric(
+            &s.metrics(),
+            r#"flint_sandboxes{function="spin",state="idle"}"#,
+        )
+    };
+    eventually(|| (idle() == Some(f64::from(concurrency))).then_some(()));
     let per_timed_out = (settled_bytes(&s) - before) / i64::from(concurrency);
-    let idle = metric(
-        &s.metrics(),
-        r#"flint_sandboxes{function="spin",state="idle"}"#,
-    );
     assert_eq!(
-        idle,
+        idle(),
         Some(f64::from(concurrency)),
         "every timed-out sandbox is kept"
     );
