@@ -9,9 +9,11 @@ use core::ptr::NonNull;
 
 use flint_abi::message::{ErrorCode, GuestError, Message, Value};
 use flint_abi::wasm::{TrapKind, WasmInit, WasmResult, WasmRun};
+use flint_wasi::component::{HttpCtx, Serve, ServeView, Serving};
 use flint_wasi::{Exit, WasiCtx, WasiView};
 use wasmtime::{
-    Config, CustomCodeMemory, Engine, Instance, Linker, Module, ResourceLimiter, Store, Trap,
+    Config, CustomCodeMemory, Engine, Instance, Linker, Module, Precompiled, ResourceLimiter,
+    Store, Trap,
 };
 
 use super::clock::TscClock;
@@ -66,15 +68,26 @@ impl CustomCodeMemory for ModuleCode {
     }
 }
 
-/// What a store carries: the current run's WASI context and the limits.
-struct RunState {
-    wasi: WasiCtx,
+/// What a store carries: the current run's WASI context, a component's HTTP state, and the
+/// limits.
+pub(super) struct RunState {
+    pub(super) wasi: WasiCtx,
+    pub(super) http: HttpCtx,
     memory_limit_bytes: usize,
 }
 
 impl WasiView for RunState {
     fn wasi(&mut self) -> &mut WasiCtx {
         &mut self.wasi
+    }
+}
+
+impl ServeView for RunState {
+    fn serving(&mut self) -> Serving<'_> {
+        Serving {
+            wasi: &mut self.wasi,
+            http: &mut self.http,
+        }
     }
 }
 
@@ -98,9 +111,15 @@ impl ResourceLimiter for RunState {
     }
 }
 
+/// What `wasm_init` loaded: a module or a component, instantiated in its store.
 struct Loaded {
     store: Store<RunState>,
-    instance: Instance,
+    entry: Entry,
+}
+
+enum Entry {
+    Module(Instance),
+    Component(Serve),
 }
 
 struct LoadedCell(UnsafeCell<Option<Loaded>>);
@@ -117,7 +136,7 @@ fn loaded() -> Option<&'static mut Loaded> {
     unsafe { (*LOADED.0.get()).as_mut() }
 }
 
-fn error(code: ErrorCode, e: impl core::fmt::Display) -> GuestError {
+pub(super) fn error(code: ErrorCode, e: impl core::fmt::Display) -> GuestError {
     GuestError {
         code,
         message: alloc::format!("{e}"),
@@ -190,34 +209,53 @@ pub fn init(args: &[Value]) -> Result<Value, GuestError> {
         core::ptr::slice_from_raw_parts(peb.gva_module as *const u8, peb.module_len_bytes as usize);
     let code = NonNull::new(code.cast_mut())
         .ok_or_else(|| error(ErrorCode::MalformedCall, "null module"))?;
-    // SAFETY: the module region holds the artefact the host compiled with this engine's
-    // settings (wasmtime checks the header and settings, and rejects anything else), it stays
-    // mapped and unmodified for the life of the guest (read + execute, never writable), and
-    // `Module` lives in `LOADED` for the rest of the guest's life.
-    let module = unsafe { Module::deserialize_raw(&engine, code) }
-        .map_err(|e| error(ErrorCode::MalformedCall, alloc::format!("load module: {e}")))?;
-    let mut linker = Linker::new(&engine);
-    flint_wasi::add_to_linker(&mut linker).map_err(|e| error(ErrorCode::Trap, e))?;
     let mut wasi = new_ctx(None);
     wasi.fs = flint_wasi::fs::Fs::new(files(&init)?, &init.mounts, init.scratch_max_bytes, 0)
         .map_err(|e| error(ErrorCode::MalformedCall, alloc::format!("files: {e}")))?;
     let state = RunState {
         wasi,
+        http: HttpCtx::default(),
         memory_limit_bytes: init.memory_limit_bytes as usize,
     };
     let mut store = Store::new(&engine, state);
     store.limiter(|s| s as &mut dyn ResourceLimiter);
+    // SAFETY: the module region is mapped, readable and never written for the life of the
+    // guest (see `code` above); detection only reads the artefact's header.
+    let kind = Engine::detect_precompiled(unsafe { code.as_ref() });
+    let entry = if kind == Some(Precompiled::Component) {
+        Entry::Component(super::component::instantiate(&engine, code, &mut store)?)
+    } else {
+        Entry::Module(instantiate_module(&engine, code, &mut store)?)
+    };
+    // SAFETY: see `LoadedCell`; nothing else holds a reference into it now.
+    unsafe { *LOADED.0.get() = Some(Loaded { store, entry }) };
+    Ok(Value::Void)
+}
+
+/// Loads the module artefact at `code`, instantiates it and runs `_initialize` if it exports
+/// one.
+fn instantiate_module(
+    engine: &Engine,
+    code: NonNull<[u8]>,
+    store: &mut Store<RunState>,
+) -> Result<Instance, GuestError> {
+    // SAFETY: the module region holds the artefact the host compiled with this engine's
+    // settings (wasmtime checks the header and settings, and rejects anything else), it stays
+    // mapped and unmodified for the life of the guest (read + execute, never writable), and
+    // `Module` lives in `LOADED` for the rest of the guest's life.
+    let module = unsafe { Module::deserialize_raw(engine, code) }
+        .map_err(|e| error(ErrorCode::MalformedCall, alloc::format!("load module: {e}")))?;
+    let mut linker = Linker::new(engine);
+    flint_wasi::add_to_linker(&mut linker).map_err(|e| error(ErrorCode::Trap, e))?;
     let instance = linker
-        .instantiate(&mut store, &module)
+        .instantiate(&mut *store, &module)
         .map_err(|e| error(ErrorCode::Trap, alloc::format!("instantiate: {e}")))?;
-    if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+    if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
         initialize
-            .call(&mut store, ())
+            .call(&mut *store, ())
             .map_err(|e| error(ErrorCode::Trap, alloc::format!("_initialize: {e}")))?;
     }
-    // SAFETY: see `LoadedCell`; nothing else holds a reference into it now.
-    unsafe { *LOADED.0.get() = Some(Loaded { store, instance }) };
-    Ok(Value::Void)
+    Ok(instance)
 }
 
 fn trap_kind(trap: Trap) -> TrapKind {
@@ -233,6 +271,19 @@ fn trap_kind(trap: Trap) -> TrapKind {
         Trap::StackOverflow => TrapKind::StackOverflow,
         Trap::AllocationTooLarge => TrapKind::OutOfMemory,
         _ => TrapKind::Other,
+    }
+}
+
+/// Records how a run that returned `e` ended: an exit code, a trap, or a host error.
+fn record_failure(e: wasmtime::Error, result: &mut WasmResult) {
+    if let Some(exit) = e.downcast_ref::<Exit>() {
+        result.exit_code = exit.0;
+    } else if let Some(trap) = e.downcast_ref::<Trap>() {
+        result.trap = Some(trap_kind(*trap));
+        result.trap_message = trap.to_string();
+    } else {
+        result.trap = Some(TrapKind::HostError);
+        result.trap_message = alloc::format!("{e}");
     }
 }
 
@@ -252,31 +303,27 @@ pub fn run(args: &[Value]) -> Result<Value, GuestError> {
     ctx.fs = core::mem::take(&mut loaded.store.data_mut().wasi.fs);
     loaded.store.data_mut().wasi = ctx;
     let mut result = WasmResult::default();
-    match loaded
-        .instance
-        .get_typed_func::<(), ()>(&mut loaded.store, &run.export)
-    {
-        Err(e) => {
-            result.trap = Some(TrapKind::Other);
-            result.trap_message = alloc::format!("export {:?}: {e}", run.export);
-        }
-        Ok(func) => match func.call(&mut loaded.store, ()) {
-            Ok(()) => {}
+    let outcome = match &loaded.entry {
+        Entry::Module(instance) => match instance.get_typed_func::<(), ()>(&mut loaded.store, &run.export) {
             Err(e) => {
-                if let Some(exit) = e.downcast_ref::<Exit>() {
-                    result.exit_code = exit.0;
-                } else if let Some(trap) = e.downcast_ref::<Trap>() {
-                    result.trap = Some(trap_kind(*trap));
-                    result.trap_message = trap.to_string();
-                } else {
-                    result.trap = Some(TrapKind::HostError);
-                    result.trap_message = alloc::format!("{e}");
-                }
+                result.trap = Some(TrapKind::Other);
+                result.trap_message = alloc::format!("export {:?}: {e}", run.export);
+                Ok(())
             }
+            Ok(func) => func.call(&mut loaded.store, ()),
         },
+        Entry::Component(serve) => {
+            let limit = run.stdout_limit_bytes as usize;
+            super::component::serve(serve, &mut loaded.store, &run.http_request, limit, &mut result)
+        }
+    };
+    if let Err(e) = outcome {
+        record_failure(e, &mut result);
     }
     let ctx = &mut loaded.store.data_mut().wasi;
-    result.stdout = core::mem::take(&mut ctx.stdout.bytes);
+    if result.stdout.is_empty() {
+        result.stdout = core::mem::take(&mut ctx.stdout.bytes);
+    }
     result.stderr = core::mem::take(&mut ctx.stderr.bytes);
     result.stdout_truncated = ctx.stdout.truncated;
     result.stderr_truncated = ctx.stderr.truncated;

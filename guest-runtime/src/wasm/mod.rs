@@ -22,6 +22,7 @@
 //! Only this module knows about wasmtime; the rest of the runtime sees `wasm_init`/`wasm_run`.
 
 mod clock;
+mod component;
 mod engine;
 mod flint_host;
 mod linear_memory;

@@ -28,6 +28,7 @@ pub mod buffer;
 pub mod doorbell;
 pub mod files;
 pub mod host_fn;
+pub mod http;
 pub mod layout;
 pub mod message;
 pub mod peb;

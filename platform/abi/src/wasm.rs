@@ -83,6 +83,8 @@ pub struct WasmRun {
     pub monotonic_ns: u64,
     /// Guest time-stamp counter frequency in kHz (0 if unknown).
     pub tsc_khz: u64,
+    /// For a component: the HTTP request's head (its body is `stdin`); empty for a module.
+    pub http_request: Vec<u8>,
 }
 
 /// How a run ended, if it trapped.
@@ -250,6 +252,7 @@ impl Message for WasmRun {
         let args = Some(fbb.create_vector(&args));
         let env: Vec<_> = self.env.iter().map(|e| fbb.create_string(e)).collect();
         let env = Some(fbb.create_vector(&env));
+        let http_request = Some(fbb.create_vector(&self.http_request));
         let root = fb::WasmRun::create(
             &mut fbb,
             &fb::WasmRunArgs {
@@ -262,6 +265,7 @@ impl Message for WasmRun {
                 realtime_ns: self.realtime_ns,
                 monotonic_ns: self.monotonic_ns,
                 tsc_khz: self.tsc_khz,
+                http_request,
             },
         );
         finish(fbb, root)
@@ -279,6 +283,10 @@ impl Message for WasmRun {
             realtime_ns: m.realtime_ns(),
             monotonic_ns: m.monotonic_ns(),
             tsc_khz: m.tsc_khz(),
+            http_request: m
+                .http_request()
+                .map(|b| b.bytes().to_vec())
+                .unwrap_or_default(),
         })
     }
 }
@@ -351,6 +359,7 @@ mod tests {
             realtime_ns: 5,
             monotonic_ns: 6,
             tsc_khz: 7,
+            http_request: b"GET http://h/\r\n\r\n".to_vec(),
         };
         assert_eq!(WasmRun::decode(&run.encode()).unwrap(), run);
         let result = WasmResult {

@@ -11,6 +11,7 @@
 //! artefacts on disk (`flint-server`'s artefact cache, `platform/server/src/cache.rs`).
 #![forbid(unsafe_code)]
 
+pub mod component;
 mod validate;
 
 use std::hash::Hasher;
@@ -28,9 +29,6 @@ pub const WASMTIME_VERSION: &str = "48.0.8";
 pub fn engine_config() -> Result<Config, CompileError> {
     let mut config = Config::new();
     flint_wasi::shared_engine_settings(&mut config);
-    // The host's wasmtime has the component model (tests link wasmtime's own WASI, which needs
-    // it); the guest's does not, and refuses an artefact that claims it.
-    config.wasm_component_model(false);
     config
         .target("x86_64-unknown-linux-gnu")
         .map_err(|e| CompileError::Engine(e.to_string()))?;
@@ -58,6 +56,13 @@ pub struct Artifact {
     pub bytes: Vec<u8>,
     /// The compiler fingerprint it was built with.
     pub fingerprint: String,
+}
+
+impl Artifact {
+    /// Whether it is a compiled component (served through `wasi:http`) rather than a module.
+    pub fn is_component(&self) -> bool {
+        Engine::detect_precompiled(&self.bytes) == Some(wasmtime::Precompiled::Component)
+    }
 }
 
 /// Compiles modules for the guest runtime.
@@ -118,11 +123,13 @@ impl Compiler {
 
     /// Validates and compiles a module.
     pub fn compile(&self, wasm: &[u8], limits: &ModuleLimits) -> Result<Artifact, CompileError> {
-        self.validate(wasm, limits)?;
-        let bytes = self
-            .engine
-            .precompile_module(wasm)
-            .map_err(|e| CompileError::Compile(e.to_string()))?;
+        let info = self.validate(wasm, limits)?;
+        let bytes = if info.component {
+            self.engine.precompile_component(wasm)
+        } else {
+            self.engine.precompile_module(wasm)
+        }
+        .map_err(|e| CompileError::Compile(e.to_string()))?;
         Ok(Artifact {
             bytes,
             fingerprint: self.fingerprint.clone(),

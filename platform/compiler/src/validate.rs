@@ -41,6 +41,8 @@ pub struct ModuleInfo {
     pub has_initialize: bool,
     /// Initial size of its memory.
     pub memory_min_bytes: u64,
+    /// Whether it is a component (of the `wasi:http/proxy` world) rather than a module.
+    pub component: bool,
 }
 
 /// Why a module is refused. Every message says what to change.
@@ -57,9 +59,22 @@ pub enum ValidationError {
     /// Not WebAssembly at all.
     #[error("Not a WebAssembly module (it must start with the bytes \\0asm)")]
     NotWasm,
-    /// A component, not a core module.
-    #[error("This is a WebAssembly component; Flint runs core modules (wasm32-wasip1)")]
-    Component,
+    /// A component imports an interface Flint does not provide.
+    #[error(
+        "Component import {name} is not provided by Flint (it serves the wasi:http/proxy world 0.2.0-0.2.12: wasi:io, wasi:clocks, wasi:random, wasi:cli stdin/stdout/stderr/environment, wasi:http types and outgoing-handler)"
+    )]
+    ComponentImport {
+        /// The import's name.
+        name: String,
+    },
+    /// A component does not export the handler.
+    #[error(
+        "Component does not export wasi:http/incoming-handler@0.2.x (exports: {exports:?}); build it for the wasi:http/proxy world"
+    )]
+    ComponentExport {
+        /// What it exports.
+        exports: Vec<String>,
+    },
     /// Does not validate.
     #[error("Invalid WebAssembly: {0}")]
     Invalid(String),
@@ -178,12 +193,6 @@ fn read_sections(wasm: &[u8]) -> Result<Sections, ValidationError> {
     let mut imports = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(invalid)? {
-            Payload::Version {
-                encoding: wasmparser::Encoding::Component,
-                ..
-            } => {
-                return Err(ValidationError::Component);
-            }
             Payload::TypeSection(r) => {
                 for group in r.into_iter_err_on_gc_types() {
                     let f = group.map_err(invalid)?;
@@ -325,6 +334,9 @@ pub fn validate(
     if !wasm.starts_with(b"\0asm") {
         return Err(ValidationError::NotWasm);
     }
+    if Parser::is_component(wasm) {
+        return crate::component::validate(wasm, limits);
+    }
     let mut s = read_sections(wasm)?;
     wasmtime::Module::validate(engine, wasm)
         .map_err(|e| ValidationError::Invalid(format!("{e:#}")))?;
@@ -440,10 +452,10 @@ mod tests {
             Err(ValidationError::Invalid(_))
         ));
         let component = b"\0asm\x0d\0\x01\0";
-        assert_eq!(
+        assert!(matches!(
             c.validate(component, &limits),
-            Err(ValidationError::Component)
-        );
+            Err(ValidationError::ComponentExport { .. })
+        ));
         let small = ModuleLimits {
             max_module_bytes: 4,
             ..ModuleLimits::default()

@@ -73,6 +73,9 @@ pub struct Request {
     pub args: Vec<String>,
     /// `KEY=VALUE` entries.
     pub env: Vec<String>,
+    /// For a component, the HTTP request's head (`flint_wasi::component::encode_head`); its
+    /// body is `stdin`. Empty for a module.
+    pub http_request: Vec<u8>,
 }
 
 /// One invocation's output.
@@ -211,6 +214,7 @@ pub fn invoke(
         realtime_ns: realtime_ns(),
         monotonic_ns: monotonic_ns(),
         tsc_khz: sandbox.tsc_khz(),
+        http_request: request.http_request.clone(),
     };
     // Host functions (outbound HTTP) answer within the call's deadline.
     let _deadline = crate::host::DeadlineGuard::set(Instant::now() + config.timeout);

@@ -60,6 +60,7 @@ fn hello_reads_stdin_and_environment() {
         stdin: b"hi there".to_vec(),
         args: args(&["hello"]),
         env: args(&["NAME=flint"]),
+        ..Request::default()
     };
     let r = run(&mut sb, &config, req);
     assert_eq!(stdout(&r), "hello, flint! you said: hi there\n");

@@ -124,6 +124,7 @@ pub struct Prepared {
     config: FunctionConfig,
     sandbox: ReadySandbox,
     module_bytes: usize,
+    component: bool,
     host: HostFunctions,
     snapshot_hold: Hold,
     sandbox_hold: Hold,
@@ -141,6 +142,7 @@ impl Prepared {
             settings: self.settings,
             config: self.config,
             module_bytes: self.module_bytes,
+            component: self.component,
             host: self.host,
             snapshot_hold: self.snapshot_hold,
             idle: Mutex::new(vec![(self.sandbox, self.sandbox_hold)]),
@@ -164,6 +166,8 @@ pub struct Pool {
     /// The most one call can write: what a busy sandbox is held at.
     guest_bytes: u64,
     module_bytes: usize,
+    /// Whether it runs a component (served through `wasi:http`) rather than a module.
+    pub component: bool,
     host: HostFunctions,
     /// The snapshot's memory, given back when the pool drops.
     #[expect(dead_code, reason = "held for its drop, which gives the bytes back")]
@@ -433,6 +437,7 @@ impl Scheduler {
         .await
         .map_err(|_| LoadError::Worker)??;
         let module_bytes = artifact.bytes.len();
+        let component = artifact.is_component();
         let fresh = loaded.is_none();
         let (runtime, cfg, h) = (self.runtime.clone(), config.clone(), host.clone());
         let booted = self
@@ -473,6 +478,7 @@ impl Scheduler {
             config,
             sandbox,
             module_bytes,
+            component,
             host,
             snapshot_hold,
             sandbox_hold,

@@ -450,7 +450,12 @@ impl FunctionSettings {
         env.extend(request_env);
         let mut args = vec![function.to_string()];
         args.extend(self.args.iter().cloned());
-        flint_runtime::Request { stdin, args, env }
+        flint_runtime::Request {
+            stdin,
+            args,
+            env,
+            http_request: Vec::new(),
+        }
     }
 }
 

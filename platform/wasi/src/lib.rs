@@ -22,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod component;
 pub mod ctx;
 pub mod errno;
 pub mod flint;

@@ -204,7 +204,8 @@ impl From<ValidationError> for ApiError {
         let reason = match e {
             ValidationError::TooLarge { .. } => "module_too_large",
             ValidationError::NotWasm => "not_wasm",
-            ValidationError::Component => "component_not_supported",
+            ValidationError::ComponentImport { .. } => "unknown_import",
+            ValidationError::ComponentExport { .. } => "missing_entry",
             ValidationError::Invalid(_) => "invalid_wasm",
             ValidationError::UnknownImport { .. } => "unknown_import",
             ValidationError::ImportSignature { .. } => "import_signature",

@@ -37,9 +37,37 @@ const BODY: &str = "the request body";
 /// What the request adds to a run (its body aside).
 struct Call {
     name: String,
+    method: String,
+    /// Path and query, as requested.
+    target: String,
     headers: HeaderMap,
     env: Vec<String>,
     cgi: bool,
+}
+
+impl Call {
+    /// The head a component's `incoming-request` is built from: the method, URL and headers as
+    /// they reached Flint, without `Authorization` (Flint's credential, as for CGI).
+    fn http_head(&self) -> Vec<u8> {
+        let authority = self
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let headers = self
+            .headers
+            .iter()
+            .filter(|(k, _)| *k != header::AUTHORIZATION)
+            .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+            .collect();
+        flint_abi::http::encode_head(&flint_abi::http::Head {
+            method: self.method.clone(),
+            scheme: "http".into(),
+            authority: authority.into(),
+            path_with_query: self.target.clone(),
+            headers,
+        })
+    }
 }
 
 /// Runs one call, start to finish.
@@ -72,13 +100,20 @@ async fn run(state: SharedState, call: Call, request: Request) -> Response {
     };
     let version = pool.version;
     let sandbox = pool.settings.response_sandbox;
-    let request = pool
+    // A component answers through `wasi:http` (in CGI form) and reads the request from its
+    // head, not from CGI variables.
+    let component = pool.component;
+    let head = if component { call.http_head() } else { Vec::new() };
+    let env = if component { Vec::new() } else { call.env };
+    let mut request = pool
         .settings
-        .request(&call.name, version, stdin.to_vec(), &secrets, call.env);
+        .request(&call.name, version, stdin.to_vec(), &secrets, env);
+    request.http_request = head;
     let result = state.scheduler.invoke(pool, request).await;
     let outcome = Outcome::new(version, result);
     let duration = started.elapsed();
-    let response = answer(&outcome, call.cgi, sandbox, duration, &request_id);
+    let cgi = call.cgi || component;
+    let response = answer(&outcome, cgi, sandbox, duration, &request_id);
     state.metrics.record(&call.name, &outcome, duration);
     let duration_us = duration.as_micros() as i64;
     let status = response.status();
@@ -255,6 +290,14 @@ fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
     Ok(body)
 }
 
+/// The request's path and query.
+fn target(request: &Request) -> String {
+    request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
+}
+
 /// `POST /functions/{name}/invoke`.
 pub async fn invoke(
     State(state): State<SharedState>,
@@ -266,6 +309,8 @@ pub async fn invoke(
     }
     let call = Call {
         name,
+        method: "POST".into(),
+        target: target(&request),
         headers: request.headers().clone(),
         env: vec!["REQUEST_METHOD=POST".into()],
         cgi: false,
@@ -285,6 +330,8 @@ pub async fn routed(State(state): State<SharedState>, request: Request) -> Respo
     let env = cgi::environment(request.method().as_str(), &prefix, &path, query, &headers);
     let call = Call {
         name,
+        method: request.method().as_str().to_string(),
+        target: target(&request),
         headers,
         env,
         cgi: true,

@@ -28,6 +28,7 @@ impl<'a> WasmRun<'a> {
   pub const VT_REALTIME_NS: ::flatbuffers::VOffsetT = 16;
   pub const VT_MONOTONIC_NS: ::flatbuffers::VOffsetT = 18;
   pub const VT_TSC_KHZ: ::flatbuffers::VOffsetT = 20;
+  pub const VT_HTTP_REQUEST: ::flatbuffers::VOffsetT = 22;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -44,6 +45,7 @@ impl<'a> WasmRun<'a> {
     builder.add_realtime_ns(args.realtime_ns);
     builder.add_stderr_limit_bytes(args.stderr_limit_bytes);
     builder.add_stdout_limit_bytes(args.stdout_limit_bytes);
+    if let Some(x) = args.http_request { builder.add_http_request(x); }
     if let Some(x) = args.env { builder.add_env(x); }
     if let Some(x) = args.args { builder.add_args(x); }
     if let Some(x) = args.stdin { builder.add_stdin(x); }
@@ -120,6 +122,15 @@ impl<'a> WasmRun<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(WasmRun::VT_TSC_KHZ, Some(0)).unwrap()}
   }
+  /// For a component: the HTTP request's head (`METHOD URL\r\n`, header lines, `\r\n`; see
+  /// `flint_wasi::component::parse_head`), its body being `stdin`. Empty for a module.
+  #[inline]
+  pub fn http_request(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(WasmRun::VT_HTTP_REQUEST, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for WasmRun<'_> {
@@ -137,6 +148,7 @@ impl ::flatbuffers::Verifiable for WasmRun<'_> {
      .visit_field::<u64>("realtime_ns", Self::VT_REALTIME_NS, false)?
      .visit_field::<u64>("monotonic_ns", Self::VT_MONOTONIC_NS, false)?
      .visit_field::<u64>("tsc_khz", Self::VT_TSC_KHZ, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("http_request", Self::VT_HTTP_REQUEST, false)?
      .finish();
     Ok(())
   }
@@ -151,6 +163,7 @@ pub struct WasmRunArgs<'a> {
     pub realtime_ns: u64,
     pub monotonic_ns: u64,
     pub tsc_khz: u64,
+    pub http_request: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
 }
 impl<'a> Default for WasmRunArgs<'a> {
   #[inline]
@@ -165,6 +178,7 @@ impl<'a> Default for WasmRunArgs<'a> {
       realtime_ns: 0,
       monotonic_ns: 0,
       tsc_khz: 0,
+      http_request: None,
     }
   }
 }
@@ -211,6 +225,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WasmRunBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u64>(WasmRun::VT_TSC_KHZ, tsc_khz, 0);
   }
   #[inline]
+  pub fn add_http_request(&mut self, http_request: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(WasmRun::VT_HTTP_REQUEST, http_request);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WasmRunBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     WasmRunBuilder {
@@ -237,6 +255,7 @@ impl ::core::fmt::Debug for WasmRun<'_> {
       ds.field("realtime_ns", &self.realtime_ns());
       ds.field("monotonic_ns", &self.monotonic_ns());
       ds.field("tsc_khz", &self.tsc_khz());
+      ds.field("http_request", &self.http_request());
       ds.finish()
   }
 }
