@@ -1,6 +1,8 @@
 //! What Flint accepts as a component: one that validates, imports only interfaces of the
-//! `wasi:http/proxy` world (0.2.x) and `wasi:cli/environment`, which the guest runtime
-//! provides whole (`flint_wasi::component`), and exports `wasi:http/incoming-handler`.
+//! `wasi:http/proxy` world (0.2.x) and the `wasi:cli`, `wasi:random` and `wasi:filesystem`
+//! interfaces toolchains' runtimes import next to it (the `flint:serve/serve` world in
+//! `platform/wasi/wit`, which the guest runtime provides whole: `flint_wasi::component`), and
+//! exports `wasi:http/incoming-handler`.
 
 use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
@@ -18,6 +20,16 @@ pub const PROVIDED: &[&str] = &[
     "wasi:cli/stderr",
     "wasi:cli/stdin",
     "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
     "wasi:http/types",
     "wasi:http/outgoing-handler",
 ];

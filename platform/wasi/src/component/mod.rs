@@ -26,6 +26,7 @@ use crate::ctx::{CappedBuffer, WasiCtx};
 
 pub use flint_abi::http::{Head, encode_head, parse_head};
 
+mod cli;
 mod fields;
 mod http;
 mod io;
