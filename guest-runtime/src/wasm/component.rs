@@ -26,6 +26,8 @@ pub(super) fn instantiate(
         .map_err(|e| error(ErrorCode::MalformedCall, alloc::format!("load component: {e}")))?;
     let mut linker = Linker::new(engine);
     flint_wasi::component::add_to_linker(&mut linker).map_err(|e| error(ErrorCode::Trap, e))?;
+    flint_wasi::component::sockets::link_as_traps(&mut linker, &component)
+        .map_err(|e| error(ErrorCode::Trap, e))?;
     Serve::instantiate(&mut *store, &component, &linker)
         .map_err(|e| error(ErrorCode::Trap, alloc::format!("instantiate: {e:?}")))
 }

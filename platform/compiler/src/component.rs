@@ -32,6 +32,15 @@ pub const PROVIDED: &[&str] = &[
     "wasi:filesystem/preopens",
     "wasi:http/types",
     "wasi:http/outgoing-handler",
+    // Linked so that runtimes whose libc imports them load; every call traps: a function
+    // reaches the network through `wasi:http/outgoing-handler` only.
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/ip-name-lookup",
 ];
 
 /// The export a component serves requests with.

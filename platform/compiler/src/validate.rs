@@ -61,7 +61,7 @@ pub enum ValidationError {
     NotWasm,
     /// A component imports an interface Flint does not provide.
     #[error(
-        "Component import {name} is not provided by Flint (it serves the wasi:http/proxy world, 0.2.0 to 0.2.12, with wasi:cli environment, exit and terminals, and wasi:filesystem without preopens)"
+        "Component import {name} is not provided by Flint (it serves the wasi:http/proxy world, 0.2.0 to 0.2.12, with wasi:cli environment, exit and terminals, wasi:filesystem without preopens, and wasi:sockets whose calls trap)"
     )]
     ComponentImport {
         /// The import's name.

@@ -31,6 +31,7 @@ mod fields;
 mod http;
 mod io;
 mod outgoing;
+pub mod sockets;
 
 pub use fields::Fields;
 pub use http::{
