@@ -288,8 +288,11 @@ impl Server {
                 reqwest::blocking::multipart::Part::bytes(wasm.to_vec()),
             )
             .text("config", config.to_string());
+        // A deploy compiles the module: minutes for a component with a language runtime in
+        // it on two busy cores.
         self.req(reqwest::Method::PUT, &format!("/functions/{name}"))
             .multipart(form)
+            .timeout(Duration::from_secs(600))
             .send()
             .expect("deploy request")
     }

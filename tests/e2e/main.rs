@@ -6,6 +6,7 @@
 
 mod browser;
 mod capabilities;
+mod components;
 mod crash;
 mod dashboard;
 mod harness;
@@ -76,6 +77,7 @@ for_both_backends!(
     capabilities::manifests_bring_their_files,
     capabilities::outbound_http_is_allowed_listed_bounded_and_counted,
     capabilities::an_assemblyscript_function_runs,
+    components::wasi_http_components_serve_unchanged,
 );
 
 /// PostgreSQL-only: the store over TLS.

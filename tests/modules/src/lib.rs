@@ -5,9 +5,13 @@
 //! A missing clang or wasi-libc is a panic with the command to fix it, never a skipped test.
 //! [`in_process`] is the benchmarks' no-isolation baseline; [`memory`] measures what a process
 //! costs; [`reference`](mod@reference) runs a module under wasmtime's own WASI, the filesystem tests' reference;
-//! [`bundle`] makes the file tree those tests deploy.
+//! [`bundle`] makes the file tree those tests deploy; [`examples`] builds the examples in
+//! other languages with their own toolchains.
+
+pub use examples::assemblyscript_module;
 
 pub mod bundle;
+pub mod examples;
 pub mod in_process;
 pub mod memory;
 pub mod reference;
@@ -46,53 +50,6 @@ pub fn c_module(name: &str) -> Vec<u8> {
         std::fs::rename(&tmp, &out).expect("move the compiled module into place");
     }
     std::fs::read(&out).expect("read the compiled module")
-}
-
-/// The AssemblyScript example (`examples/assemblyscript`), built with its pinned compiler from
-/// the npm registry (`npm ci`, `npm run build`) into a scratch copy, and cached by the hash of
-/// its sources. A missing npm is a panic with the command to fix it.
-pub fn assemblyscript_module() -> Vec<u8> {
-    let example = source_dir().join("../../examples/assemblyscript");
-    let sources = ["package.json", "package-lock.json", "assembly/index.ts"];
-    let contents: Vec<Vec<u8>> = sources
-        .iter()
-        .map(|s| std::fs::read(example.join(s)).expect("read the AssemblyScript example"))
-        .collect();
-    let parts: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
-    let out = cached("assemblyscript", &parts);
-    // One build at a time in this process (tests for both backends ask at once).
-    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = BUILD
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !out.exists() {
-        let work = bundle::scratch_dir("assemblyscript");
-        std::fs::create_dir_all(work.join("assembly")).expect("create the build directory");
-        for s in sources {
-            std::fs::copy(example.join(s), work.join(s)).expect("copy the example");
-        }
-        let npm = |args: &[&str]| {
-            let status = Command::new("npm")
-                .args(args)
-                .current_dir(&work)
-                .status()
-                .unwrap_or_else(|e| {
-                    panic!("run npm ({e}); install it: apt-get install nodejs npm")
-                });
-            assert!(
-                status.success(),
-                "npm {args:?} failed in {}",
-                work.display()
-            );
-        };
-        npm(&["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
-        npm(&["run", "build", "--silent"]);
-        let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
-        std::fs::copy(work.join("build/hello.wasm"), &tmp).expect("copy the built module");
-        std::fs::rename(&tmp, &out).expect("move the built module into place");
-        let _ = std::fs::remove_dir_all(&work);
-    }
-    std::fs::read(&out).expect("read the built module")
 }
 
 /// The line of a test module's output that starts with `label` (panics, showing the output,
