@@ -13,6 +13,9 @@ packages=(
 # npm builds the AssemblyScript test function (its compiler comes from the npm registry).
 # Any Node.js with npm will do; Debian's packages when there is none.
 command -v npm >/dev/null || packages+=(nodejs npm)
+# componentize-js (npm) and componentize-py (PyPI, into a virtual environment) build the
+# JavaScript and Python component tests; Python needs venv and pip for that.
+python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

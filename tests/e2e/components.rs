@@ -58,18 +58,31 @@ pub fn wasi_http_components_serve_unchanged(b: Backend) {
     );
 
     // An import outside the served worlds is named; a component without the handler too.
-    let keyvalue = wat::parse_str(r#"(component (import "wasi:keyvalue/store@0.2.0" (instance)))"#)
-        .unwrap();
+    let keyvalue =
+        wat::parse_str(r#"(component (import "wasi:keyvalue/store@0.2.0" (instance)))"#).unwrap();
     let (status, e) = error_code(s.deploy("kv", &keyvalue, &json!({})));
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(e["reason"], "unknown_import", "{e}");
-    assert!(e["message"].as_str().unwrap().contains("wasi:keyvalue/store@0.2.0"), "{e}");
-    let too_new = wat::parse_str(r#"(component (import "wasi:http/types@0.3.0" (instance)))"#)
-        .unwrap();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("wasi:keyvalue/store@0.2.0"),
+        "{e}"
+    );
+    let too_new =
+        wat::parse_str(r#"(component (import "wasi:http/types@0.3.0" (instance)))"#).unwrap();
     let (status, e) = error_code(s.deploy("new", &too_new, &json!({})));
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(e["message"].as_str().unwrap().contains("wasi:http/types@0.3.0"), "{e}");
-    let (status, e) = error_code(s.deploy("empty", &wat::parse_str("(component)").unwrap(), &json!({})));
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("wasi:http/types@0.3.0"),
+        "{e}"
+    );
+    let (status, e) =
+        error_code(s.deploy("empty", &wat::parse_str("(component)").unwrap(), &json!({})));
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(e["reason"], "missing_entry", "{e}");
 }

@@ -22,8 +22,12 @@ pub(super) fn instantiate(
     // SAFETY: as for modules (`engine::instantiate_module`): the module region holds the
     // artefact the host compiled for this engine's settings, mapped read + execute and never
     // written for the life of the guest, and the component lives in `LOADED` for that long.
-    let component = unsafe { Component::deserialize_raw(engine, code) }
-        .map_err(|e| error(ErrorCode::MalformedCall, alloc::format!("load component: {e}")))?;
+    let component = unsafe { Component::deserialize_raw(engine, code) }.map_err(|e| {
+        error(
+            ErrorCode::MalformedCall,
+            alloc::format!("load component: {e}"),
+        )
+    })?;
     let mut linker = Linker::new(engine);
     flint_wasi::component::add_to_linker(&mut linker).map_err(|e| error(ErrorCode::Trap, e))?;
     flint_wasi::component::sockets::link_as_traps(&mut linker, &component)

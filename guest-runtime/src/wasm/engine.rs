@@ -304,17 +304,25 @@ pub fn run(args: &[Value]) -> Result<Value, GuestError> {
     loaded.store.data_mut().wasi = ctx;
     let mut result = WasmResult::default();
     let outcome = match &loaded.entry {
-        Entry::Module(instance) => match instance.get_typed_func::<(), ()>(&mut loaded.store, &run.export) {
-            Err(e) => {
-                result.trap = Some(TrapKind::Other);
-                result.trap_message = alloc::format!("export {:?}: {e}", run.export);
-                Ok(())
+        Entry::Module(instance) => {
+            match instance.get_typed_func::<(), ()>(&mut loaded.store, &run.export) {
+                Err(e) => {
+                    result.trap = Some(TrapKind::Other);
+                    result.trap_message = alloc::format!("export {:?}: {e}", run.export);
+                    Ok(())
+                }
+                Ok(func) => func.call(&mut loaded.store, ()),
             }
-            Ok(func) => func.call(&mut loaded.store, ()),
-        },
+        }
         Entry::Component(serve) => {
             let limit = run.stdout_limit_bytes as usize;
-            super::component::serve(serve, &mut loaded.store, &run.http_request, limit, &mut result)
+            super::component::serve(
+                serve,
+                &mut loaded.store,
+                &run.http_request,
+                limit,
+                &mut result,
+            )
         }
     };
     if let Err(e) = outcome {

@@ -43,7 +43,9 @@ pub fn encode_head(head: &Head) -> Vec<u8> {
 
 /// Reads a head written by [`encode_head`]; `None` if it is not one.
 pub fn parse_head(bytes: &[u8]) -> Option<Head> {
-    let mut lines = bytes.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = core::str::from_utf8(lines.next()?).ok()?;
     let (method, url) = first.split_once(' ')?;
     let (scheme, rest) = url.split_once("://")?;
@@ -57,7 +59,9 @@ pub fn parse_head(bytes: &[u8]) -> Option<Head> {
             break;
         }
         let colon = line.iter().position(|&b| b == b':')?;
-        let name = core::str::from_utf8(&line[..colon]).ok()?.to_ascii_lowercase();
+        let name = core::str::from_utf8(&line[..colon])
+            .ok()?
+            .to_ascii_lowercase();
         let value = line[colon + 1..].trim_ascii().to_vec();
         headers.push((name, value));
     }
@@ -70,7 +74,6 @@ pub fn parse_head(bytes: &[u8]) -> Option<Head> {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,7 +85,10 @@ mod tests {
             scheme: "http".into(),
             authority: "example.com:8080".into(),
             path_with_query: "/a/b?c=d".into(),
-            headers: alloc::vec![("x-one".into(), b"1".to_vec()), ("accept".into(), b"*/*".to_vec())],
+            headers: alloc::vec![
+                ("x-one".into(), b"1".to_vec()),
+                ("accept".into(), b"*/*".to_vec())
+            ],
         };
         assert_eq!(parse_head(&encode_head(&head)), Some(head));
     }

@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(served("wasi:io/error@0.2.12"), Some("wasi:io/error"));
         assert_eq!(served("wasi:io/error@0.2.13"), None);
         assert_eq!(served("wasi:io/error@0.3.0"), None);
-        assert_eq!(served("wasi:io/error@0.2.0-rc-2023-11-10"), Some("wasi:io/error"));
+        assert_eq!(
+            served("wasi:io/error@0.2.0-rc-2023-11-10"),
+            Some("wasi:io/error")
+        );
         assert_eq!(served("wasi:io/error"), None);
     }
 }

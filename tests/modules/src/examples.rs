@@ -60,7 +60,12 @@ const NPM: &str = "install it: apt-get install nodejs npm";
 pub fn assemblyscript_module() -> Vec<u8> {
     let sources = ["package.json", "package-lock.json", "assembly/index.ts"];
     build("assemblyscript", &sources, |work| {
-        run("npm", &["ci", "--no-audit", "--no-fund", "--loglevel=error"], work, NPM);
+        run(
+            "npm",
+            &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            work,
+            NPM,
+        );
         run("npm", &["run", "build", "--silent"], work, NPM);
         work.join("build/hello.wasm")
     })
@@ -69,7 +74,15 @@ pub fn assemblyscript_module() -> Vec<u8> {
 /// The WIT files of an example: its world and the WASI definitions.
 fn wit(world: &str) -> Vec<String> {
     let mut files = vec![format!("wit/{world}")];
-    for dep in ["cli", "clocks", "filesystem", "http", "io", "random", "sockets"] {
+    for dep in [
+        "cli",
+        "clocks",
+        "filesystem",
+        "http",
+        "io",
+        "random",
+        "sockets",
+    ] {
         files.push(format!("wit/deps/{dep}.wit"));
     }
     files
@@ -78,11 +91,20 @@ fn wit(world: &str) -> Vec<String> {
 /// The JavaScript example, a `wasi:http/proxy` component built with its pinned
 /// componentize-js (`npm ci`, `npm run build`).
 pub fn javascript_component() -> Vec<u8> {
-    let mut sources = vec!["package.json".to_string(), "package-lock.json".into(), "hello.js".into()];
+    let mut sources = vec![
+        "package.json".to_string(),
+        "package-lock.json".into(),
+        "hello.js".into(),
+    ];
     sources.extend(wit("world.wit"));
     let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
     build("javascript", &sources, |work| {
-        run("npm", &["ci", "--no-audit", "--no-fund", "--loglevel=error"], work, NPM);
+        run(
+            "npm",
+            &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            work,
+            NPM,
+        );
         run("npm", &["run", "build", "--silent"], work, NPM);
         work.join("build/hello.wasm")
     })
@@ -102,9 +124,23 @@ pub fn python_component() -> Vec<u8> {
             run("python3", &["-m", "venv", venv], work, hint);
         }
         let pip = venv.join("bin/pip");
-        run(pip.to_str().expect("a UTF-8 path"), &["install", "--quiet", "-r", "requirements.txt"], work, hint);
+        run(
+            pip.to_str().expect("a UTF-8 path"),
+            &["install", "--quiet", "-r", "requirements.txt"],
+            work,
+            hint,
+        );
         let tool = venv.join("bin/componentize-py");
-        let args = ["-d", "wit", "-w", "hello", "componentize", "app", "-o", "hello.wasm"];
+        let args = [
+            "-d",
+            "wit",
+            "-w",
+            "hello",
+            "componentize",
+            "app",
+            "-o",
+            "hello.wasm",
+        ];
         run(tool.to_str().expect("a UTF-8 path"), &args, work, hint);
         work.join("hello.wasm")
     })

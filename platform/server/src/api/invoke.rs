@@ -103,7 +103,11 @@ async fn run(state: SharedState, call: Call, request: Request) -> Response {
     // A component answers through `wasi:http` (in CGI form) and reads the request from its
     // head, not from CGI variables.
     let component = pool.component;
-    let head = if component { call.http_head() } else { Vec::new() };
+    let head = if component {
+        call.http_head()
+    } else {
+        Vec::new()
+    };
     let env = if component { Vec::new() } else { call.env };
     let mut request = pool
         .settings

@@ -24,7 +24,11 @@ use crate::Exit;
 
 impl exit::Host for Serving<'_> {
     fn exit(&mut self, status: Result<(), ()>) -> wasmtime::Result<()> {
-        Err(wasmtime::Error::new(Exit(if status.is_ok() { 0 } else { 1 })))
+        Err(wasmtime::Error::new(Exit(if status.is_ok() {
+            0
+        } else {
+            1
+        })))
     }
 
     fn exit_with_code(&mut self, code: u8) -> wasmtime::Result<()> {
@@ -52,7 +56,9 @@ fn no_terminal(rep: u32) -> wasmtime::Error {
 }
 
 impl terminal_stdin::Host for Serving<'_> {
-    fn get_terminal_stdin(&mut self) -> wasmtime::Result<Option<Resource<terminal_input::TerminalInput>>> {
+    fn get_terminal_stdin(
+        &mut self,
+    ) -> wasmtime::Result<Option<Resource<terminal_input::TerminalInput>>> {
         Ok(None)
     }
 }
@@ -106,14 +112,20 @@ fn none<T>(rep: u32) -> wasmtime::Result<T> {
 type Fs<T> = wasmtime::Result<Result<T, ErrorCode>>;
 
 impl types::Host for Serving<'_> {
-    fn filesystem_error_code(&mut self, e: Resource<IoError>) -> wasmtime::Result<Option<ErrorCode>> {
+    fn filesystem_error_code(
+        &mut self,
+        e: Resource<IoError>,
+    ) -> wasmtime::Result<Option<ErrorCode>> {
         self.http.table.get(&e)?;
         Ok(None)
     }
 }
 
 impl types::HostDirectoryEntryStream for Serving<'_> {
-    fn read_directory_entry(&mut self, s: Resource<DirectoryEntryStream>) -> Fs<Option<DirectoryEntry>> {
+    fn read_directory_entry(
+        &mut self,
+        s: Resource<DirectoryEntryStream>,
+    ) -> Fs<Option<DirectoryEntry>> {
         none(s.rep())
     }
 
@@ -228,7 +240,13 @@ impl types::HostDescriptor for Serving<'_> {
         none(d.rep())
     }
 
-    fn rename_at(&mut self, d: Resource<Descriptor>, _: String, _: Resource<Descriptor>, _: String) -> Fs<()> {
+    fn rename_at(
+        &mut self,
+        d: Resource<Descriptor>,
+        _: String,
+        _: Resource<Descriptor>,
+        _: String,
+    ) -> Fs<()> {
         none(d.rep())
     }
 
@@ -240,7 +258,11 @@ impl types::HostDescriptor for Serving<'_> {
         none(d.rep())
     }
 
-    fn is_same_object(&mut self, d: Resource<Descriptor>, _: Resource<Descriptor>) -> wasmtime::Result<bool> {
+    fn is_same_object(
+        &mut self,
+        d: Resource<Descriptor>,
+        _: Resource<Descriptor>,
+    ) -> wasmtime::Result<bool> {
         none(d.rep())
     }
 
@@ -248,7 +270,12 @@ impl types::HostDescriptor for Serving<'_> {
         none(d.rep())
     }
 
-    fn metadata_hash_at(&mut self, d: Resource<Descriptor>, _: PathFlags, _: String) -> Fs<MetadataHashValue> {
+    fn metadata_hash_at(
+        &mut self,
+        d: Resource<Descriptor>,
+        _: PathFlags,
+        _: String,
+    ) -> Fs<MetadataHashValue> {
         none(d.rep())
     }
 

@@ -54,7 +54,8 @@ impl FieldList {
     pub(crate) fn write_cgi(&self, out: &mut Vec<u8>) {
         for (name, value) in &self.entries {
             let name_ok = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            let value_ok = core::str::from_utf8(value).is_ok_and(|v| !v.chars().any(char::is_control));
+            let value_ok =
+                core::str::from_utf8(value).is_ok_and(|v| !v.chars().any(char::is_control));
             if name_ok && value_ok {
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b": ");
@@ -177,7 +178,10 @@ impl HostFields for Serving<'_> {
         name: String,
         values: Vec<Vec<u8>>,
     ) -> wasmtime::Result<Result<(), HeaderError>> {
-        let name = match values.iter().try_for_each(|v| check(&name, Some(v)).map(drop)) {
+        let name = match values
+            .iter()
+            .try_for_each(|v| check(&name, Some(v)).map(drop))
+        {
             Ok(()) => match check(&name, None) {
                 Ok(n) => n,
                 Err(e) => return Ok(Err(e)),

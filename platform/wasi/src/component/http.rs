@@ -157,7 +157,10 @@ impl HostIncomingRequest for Serving<'_> {
         Ok(method(&self.http.table.get(&r)?.method))
     }
 
-    fn path_with_query(&mut self, r: Resource<IncomingRequest>) -> wasmtime::Result<Option<String>> {
+    fn path_with_query(
+        &mut self,
+        r: Resource<IncomingRequest>,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(Some(self.http.table.get(&r)?.path_with_query.clone()))
     }
 
@@ -180,7 +183,10 @@ impl HostIncomingRequest for Serving<'_> {
     ) -> wasmtime::Result<Result<Resource<IncomingBody>, ()>> {
         match self.http.table.get_mut(&r)?.body.take() {
             None => Ok(Err(())),
-            Some(data) => Ok(Ok(self.http.table.push(IncomingBody { data: Some(data) })?)),
+            Some(data) => Ok(Ok(self
+                .http
+                .table
+                .push(IncomingBody { data: Some(data) })?)),
         }
     }
 
@@ -222,7 +228,11 @@ impl HostOutgoingRequest for Serving<'_> {
         Ok(self.http.table.get(&r)?.method.clone())
     }
 
-    fn set_method(&mut self, r: Resource<OutgoingRequest>, m: Method) -> wasmtime::Result<Result<(), ()>> {
+    fn set_method(
+        &mut self,
+        r: Resource<OutgoingRequest>,
+        m: Method,
+    ) -> wasmtime::Result<Result<(), ()>> {
         if !valid_method(&m) {
             return Ok(Err(()));
         }
@@ -230,7 +240,10 @@ impl HostOutgoingRequest for Serving<'_> {
         Ok(Ok(()))
     }
 
-    fn path_with_query(&mut self, r: Resource<OutgoingRequest>) -> wasmtime::Result<Option<String>> {
+    fn path_with_query(
+        &mut self,
+        r: Resource<OutgoingRequest>,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(self.http.table.get(&r)?.path_with_query.clone())
     }
 
@@ -239,7 +252,10 @@ impl HostOutgoingRequest for Serving<'_> {
         r: Resource<OutgoingRequest>,
         p: Option<String>,
     ) -> wasmtime::Result<Result<(), ()>> {
-        if p.as_deref().is_some_and(|p| p.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())) {
+        if p.as_deref().is_some_and(|p| {
+            p.bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        }) {
             return Ok(Err(()));
         }
         self.http.table.get_mut(&r)?.path_with_query = p;
@@ -250,7 +266,11 @@ impl HostOutgoingRequest for Serving<'_> {
         Ok(self.http.table.get(&r)?.scheme.clone())
     }
 
-    fn set_scheme(&mut self, r: Resource<OutgoingRequest>, s: Option<Scheme>) -> wasmtime::Result<Result<(), ()>> {
+    fn set_scheme(
+        &mut self,
+        r: Resource<OutgoingRequest>,
+        s: Option<Scheme>,
+    ) -> wasmtime::Result<Result<(), ()>> {
         self.http.table.get_mut(&r)?.scheme = s;
         Ok(Ok(()))
     }
@@ -264,7 +284,11 @@ impl HostOutgoingRequest for Serving<'_> {
         r: Resource<OutgoingRequest>,
         a: Option<String>,
     ) -> wasmtime::Result<Result<(), ()>> {
-        let bad = |a: &str| a.is_empty() || a.bytes().any(|b| b"/?#@ ".contains(&b) || b.is_ascii_control());
+        let bad = |a: &str| {
+            a.is_empty()
+                || a.bytes()
+                    .any(|b| b"/?#@ ".contains(&b) || b.is_ascii_control())
+        };
         if a.as_deref().is_some_and(bad) {
             return Ok(Err(()));
         }
@@ -293,7 +317,11 @@ impl HostRequestOptions for Serving<'_> {
         Ok(self.http.table.get(&o)?.connect)
     }
 
-    fn set_connect_timeout(&mut self, o: Resource<RequestOptions>, d: Option<u64>) -> wasmtime::Result<Result<(), ()>> {
+    fn set_connect_timeout(
+        &mut self,
+        o: Resource<RequestOptions>,
+        d: Option<u64>,
+    ) -> wasmtime::Result<Result<(), ()>> {
         self.http.table.get_mut(&o)?.connect = d;
         Ok(Ok(()))
     }
@@ -302,16 +330,27 @@ impl HostRequestOptions for Serving<'_> {
         Ok(self.http.table.get(&o)?.first_byte)
     }
 
-    fn set_first_byte_timeout(&mut self, o: Resource<RequestOptions>, d: Option<u64>) -> wasmtime::Result<Result<(), ()>> {
+    fn set_first_byte_timeout(
+        &mut self,
+        o: Resource<RequestOptions>,
+        d: Option<u64>,
+    ) -> wasmtime::Result<Result<(), ()>> {
         self.http.table.get_mut(&o)?.first_byte = d;
         Ok(Ok(()))
     }
 
-    fn between_bytes_timeout(&mut self, o: Resource<RequestOptions>) -> wasmtime::Result<Option<u64>> {
+    fn between_bytes_timeout(
+        &mut self,
+        o: Resource<RequestOptions>,
+    ) -> wasmtime::Result<Option<u64>> {
         Ok(self.http.table.get(&o)?.between_bytes)
     }
 
-    fn set_between_bytes_timeout(&mut self, o: Resource<RequestOptions>, d: Option<u64>) -> wasmtime::Result<Result<(), ()>> {
+    fn set_between_bytes_timeout(
+        &mut self,
+        o: Resource<RequestOptions>,
+        d: Option<u64>,
+    ) -> wasmtime::Result<Result<(), ()>> {
         self.http.table.get_mut(&o)?.between_bytes = d;
         Ok(Ok(()))
     }
@@ -378,7 +417,10 @@ impl HostIncomingResponse for Serving<'_> {
     ) -> wasmtime::Result<Result<Resource<IncomingBody>, ()>> {
         match self.http.table.get_mut(&r)?.body.take() {
             None => Ok(Err(())),
-            Some(data) => Ok(Ok(self.http.table.push(IncomingBody { data: Some(data) })?)),
+            Some(data) => Ok(Ok(self
+                .http
+                .table
+                .push(IncomingBody { data: Some(data) })?)),
         }
     }
 
@@ -451,7 +493,11 @@ impl HostOutgoingResponse for Serving<'_> {
         Ok(self.http.table.get(&r)?.status)
     }
 
-    fn set_status_code(&mut self, r: Resource<OutgoingResponse>, status: u16) -> wasmtime::Result<Result<(), ()>> {
+    fn set_status_code(
+        &mut self,
+        r: Resource<OutgoingResponse>,
+        status: u16,
+    ) -> wasmtime::Result<Result<(), ()>> {
         if !(100..=999).contains(&status) {
             return Ok(Err(()));
         }
@@ -485,7 +531,10 @@ impl HostOutgoingResponse for Serving<'_> {
 }
 
 impl HostOutgoingBody for Serving<'_> {
-    fn write(&mut self, b: Resource<OutgoingBody>) -> wasmtime::Result<Result<Resource<OutputStream>, ()>> {
+    fn write(
+        &mut self,
+        b: Resource<OutgoingBody>,
+    ) -> wasmtime::Result<Result<Resource<OutputStream>, ()>> {
         let id = self.http.table.get(&b)?.id;
         Ok(Ok(self.http.table.push(OutputStream::Body(id))?))
     }
@@ -517,7 +566,10 @@ impl HostOutgoingBody for Serving<'_> {
 type ResponseResult = Option<Result<Result<Resource<IncomingResponse>, ErrorCode>, ()>>;
 
 impl HostFutureIncomingResponse for Serving<'_> {
-    fn subscribe(&mut self, f: Resource<FutureIncomingResponse>) -> wasmtime::Result<Resource<Pollable>> {
+    fn subscribe(
+        &mut self,
+        f: Resource<FutureIncomingResponse>,
+    ) -> wasmtime::Result<Resource<Pollable>> {
         self.http.table.get(&f)?;
         self.ready()
     }

@@ -105,7 +105,10 @@ impl Serving<'_> {
         }
     }
 
-    fn room(&mut self, stream: &Resource<OutputStream>) -> wasmtime::Result<Result<u64, StreamError>> {
+    fn room(
+        &mut self,
+        stream: &Resource<OutputStream>,
+    ) -> wasmtime::Result<Result<u64, StreamError>> {
         Ok(match *self.http.table.get(stream)? {
             OutputStream::Log => Ok(1 << 20),
             OutputStream::Body(id) => {
@@ -202,7 +205,11 @@ impl streams::HostInputStream for Serving<'_> {
         Serving::read(self, &s, len)
     }
 
-    fn skip(&mut self, s: Resource<InputStream>, len: u64) -> wasmtime::Result<Result<u64, StreamError>> {
+    fn skip(
+        &mut self,
+        s: Resource<InputStream>,
+        len: u64,
+    ) -> wasmtime::Result<Result<u64, StreamError>> {
         Ok(Serving::read(self, &s, len)?.map(|b| b.len() as u64))
     }
 
@@ -226,7 +233,10 @@ impl streams::HostInputStream for Serving<'_> {
 }
 
 impl streams::HostOutputStream for Serving<'_> {
-    fn check_write(&mut self, s: Resource<OutputStream>) -> wasmtime::Result<Result<u64, StreamError>> {
+    fn check_write(
+        &mut self,
+        s: Resource<OutputStream>,
+    ) -> wasmtime::Result<Result<u64, StreamError>> {
         self.room(&s)
     }
 
@@ -250,7 +260,10 @@ impl streams::HostOutputStream for Serving<'_> {
         Ok(self.room(&s)?.map(drop))
     }
 
-    fn blocking_flush(&mut self, s: Resource<OutputStream>) -> wasmtime::Result<Result<(), StreamError>> {
+    fn blocking_flush(
+        &mut self,
+        s: Resource<OutputStream>,
+    ) -> wasmtime::Result<Result<(), StreamError>> {
         Ok(self.room(&s)?.map(drop))
     }
 
@@ -348,7 +361,9 @@ impl wall_clock::Host for Serving<'_> {
 impl random::Host for Serving<'_> {
     fn get_random_bytes(&mut self, len: u64) -> wasmtime::Result<Vec<u8>> {
         if len > MAX_CHUNK {
-            return Err(wasmtime::Error::msg("get-random-bytes: more than 16 MiB asked"));
+            return Err(wasmtime::Error::msg(
+                "get-random-bytes: more than 16 MiB asked",
+            ));
         }
         let mut out = alloc::vec![0u8; len as usize];
         self.wasi.rng.fill_bytes(&mut out);

@@ -20,8 +20,6 @@ use alloc::vec::Vec;
 
 use wasmtime::component::{HasData, ResourceTable};
 
-
-
 use crate::ctx::{CappedBuffer, WasiCtx};
 
 pub use flint_abi::http::{Head, encode_head, parse_head};
@@ -41,7 +39,10 @@ pub use http::{
 pub use io::{InputStream, IoError, OutputStream, Pollable};
 
 /// The bindings generated from `wit/` (the `flint:serve/serve` world).
-#[allow(missing_docs, reason = "generated from the WIT files, which document them")]
+#[allow(
+    missing_docs,
+    reason = "generated from the WIT files, which document them"
+)]
 mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
@@ -152,7 +153,11 @@ pub(crate) struct BodyBuf {
 /// The answer the component gave through its `response-outparam`.
 #[derive(Debug)]
 enum Answer {
-    Response { status: u16, headers: u32, body: u32 },
+    Response {
+        status: u16,
+        headers: u32,
+        body: u32,
+    },
     Error(String),
 }
 
@@ -187,7 +192,9 @@ impl HttpCtx {
         wasmtime::component::Resource<IncomingRequest>,
         wasmtime::component::Resource<ResponseOutparam>,
     )> {
-        let headers = self.fields.insert(fields::FieldList::immutable(head.headers));
+        let headers = self
+            .fields
+            .insert(fields::FieldList::immutable(head.headers));
         let request = IncomingRequest {
             method: head.method,
             scheme: head.scheme,
@@ -236,6 +243,4 @@ impl HttpCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-
 }

@@ -116,7 +116,8 @@ mod tests {
     #[test]
     fn responses_are_read() {
         let (status, headers, body) =
-            parse_response(b"201\r\nContent-Type: text/plain\r\nx-a: 1\r\n\r\nhi\r\n\r\nthere").unwrap();
+            parse_response(b"201\r\nContent-Type: text/plain\r\nx-a: 1\r\n\r\nhi\r\n\r\nthere")
+                .unwrap();
         assert_eq!(status, 201);
         assert_eq!(headers[0], ("content-type".into(), b"text/plain".to_vec()));
         assert_eq!(body, b"hi\r\n\r\nthere");

@@ -25,7 +25,9 @@ fn owned(interface: &str, name: &str) -> Option<ResourceType> {
         ("udp", "udp-socket") => ResourceType::host::<UdpSocket>(),
         ("udp", "incoming-datagram-stream") => ResourceType::host::<IncomingDatagramStream>(),
         ("udp", "outgoing-datagram-stream") => ResourceType::host::<OutgoingDatagramStream>(),
-        ("ip-name-lookup", "resolve-address-stream") => ResourceType::host::<ResolveAddressStream>(),
+        ("ip-name-lookup", "resolve-address-stream") => {
+            ResourceType::host::<ResolveAddressStream>()
+        }
         _ => return None,
     })
 }
