@@ -239,8 +239,3 @@ impl HttpCtx {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
