@@ -49,7 +49,7 @@ flint_pid=$!
 wait_ready "http://127.0.0.1:$port" 100 0.1
 
 declare -A result
-for lang in javascript python; do
+for lang in c javascript python; do
   wasm="$work/components/$lang.wasm"
   before=$(pss "$flint_pid")
   curl -sf -o /dev/null -X PUT -H "Authorization: Bearer bench" -F "module=@$wasm" \
@@ -97,7 +97,7 @@ def ratio(a, b): return f"{a / b:.2f}x" if a and b else "-"
 def fmt(v): return f"{v:,.0f}" if v is not None else "-"
 print("| component | conns | Flint req/s | wasmtime serve req/s | ratio | Flint p50 us | wasmtime p50 us | ratio | Flint p99 us | wasmtime p99 us | ratio |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for lang in ["javascript", "python"]:
+for lang in ["c", "javascript", "python"]:
     for conns in [1, 8]:
         f = [med(lang, "flint", conns, i) for i in range(3)]
         w = [med(lang, "wasmtime", conns, i) for i in range(3)]
@@ -105,7 +105,7 @@ for lang in ["javascript", "python"]:
 print()
 print("| component | Flint MiB per deployed function | wasmtime serve process MiB |")
 print("|---|---:|---:|")
-for lang in ["javascript", "python"]:
+for lang in ["c", "javascript", "python"]:
     fm = int(r[f"{lang},flint,mem"]) / 2**20
     wm = r.get(f"{lang},wasmtime,mem")
     print(f"| {lang} | {fm:.1f} | {int(wm) / 2**20:.1f} |" if wm else f"| {lang} | {fm:.1f} | - |")

@@ -1,5 +1,5 @@
-//! `wasi:http` components, unchanged: JavaScript (componentize-js) and Python
-//! (componentize-py) components built from `examples/`, deployed through the real binary and
+//! `wasi:http` components, unchanged: C (`wit-bindgen c` and the preview 1 proxy adapter),
+//! JavaScript (componentize-js) and Python (componentize-py) components built from `examples/`, deployed through the real binary and
 //! called through `/functions/{name}/invoke` and a configured route; components that import
 //! what Flint does not serve are refused with the import's name.
 
@@ -41,6 +41,19 @@ pub fn wasi_http_components_serve_unchanged(b: Backend) {
         r.text().unwrap(),
         "hello Ada from JavaScript: GET /js/teapot \n"
     );
+
+    // C (wit-bindgen c, the preview 1 proxy adapter).
+    let c = flint_test_modules::examples::c_component();
+    let r = s.deploy("c", &c, &json!({"routes": ["/c"]}));
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().unwrap());
+    let r = s
+        .req(Method::PUT, "/c/items/7?full=1")
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "x-lang"), "c");
+    assert_eq!(r.text().unwrap(), "hello from C: PUT /c/items/7?full=1\n");
 
     let py = flint_test_modules::examples::python_component();
     let r = s.deploy("py", &py, &json!({}));

@@ -1,6 +1,6 @@
 //! The examples under `examples/` built with their toolchains from the package registries:
-//! AssemblyScript (a module), and JavaScript (componentize-js) and Python (componentize-py)
-//! `wasi:http` components. Each is built in a scratch copy and cached by the hash of its
+//! AssemblyScript (a module), and C (`wit-bindgen c`), JavaScript (componentize-js) and Python
+//! (componentize-py) `wasi:http` components. Each is built in a scratch copy and cached by the hash of its
 //! sources; a missing toolchain is a panic with the command to fix it, never a skip.
 
 use std::path::{Path, PathBuf};
@@ -107,6 +107,57 @@ pub fn javascript_component() -> Vec<u8> {
         );
         run("npm", &["run", "build", "--silent"], work, NPM);
         work.join("build/hello.wasm")
+    })
+}
+
+/// The C example, a `wasi:http/proxy` component: bindings from `wit-bindgen c`, compiled by
+/// Debian's clang as a WASI preview 1 reactor, made a component with the preview 1 proxy
+/// adapter (what `wasm-tools component new --adapt` does).
+pub fn c_component() -> Vec<u8> {
+    let mut sources = vec!["handler.c".to_string()];
+    sources.extend(wit("world.wit"));
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    build("c", &sources, |work| {
+        use wit_bindgen_core::WorldGenerator;
+        let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
+        let (package, _) = resolve.push_dir(work.join("wit")).expect("read the WIT");
+        let world = resolve
+            .select_world(&[package], Some("hello"))
+            .expect("the world");
+        let mut files = wit_bindgen_core::Files::default();
+        wit_bindgen_c::Opts::default()
+            .build()
+            .generate(&mut resolve, world, &mut files)
+            .expect("generate the C bindings");
+        for (name, bytes) in files.iter() {
+            std::fs::write(work.join(name), bytes).expect("write the bindings");
+        }
+        let clang = "install it: apt-get install clang lld wasi-libc libclang-rt-dev-wasm32";
+        let args = [
+            "--target=wasm32-wasi",
+            "--sysroot=/usr",
+            "-mexec-model=reactor",
+            "-O2",
+            "-Werror",
+            "handler.c",
+            "hello.c",
+            "hello_component_type.o",
+            "-o",
+            "hello.core.wasm",
+        ];
+        run("clang", &args, work, clang);
+        let core = std::fs::read(work.join("hello.core.wasm")).expect("read the core module");
+        let adapter =
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER;
+        let component = wit_component::ComponentEncoder::default()
+            .validate(true)
+            .module(&core)
+            .and_then(|e| e.adapter("wasi_snapshot_preview1", adapter))
+            .and_then(|mut e| e.encode())
+            .expect("make the component");
+        let out = work.join("hello.wasm");
+        std::fs::write(&out, component).expect("write the component");
+        out
     })
 }
 
