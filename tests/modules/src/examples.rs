@@ -118,7 +118,6 @@ pub fn c_component() -> Vec<u8> {
     sources.extend(wit("world.wit"));
     let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
     build("c", &sources, |work| {
-        use wit_bindgen_core::WorldGenerator;
         let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
         let (package, _) = resolve.push_dir(work.join("wit")).expect("read the WIT");
         let world = resolve
@@ -153,7 +152,7 @@ pub fn c_component() -> Vec<u8> {
             .validate(true)
             .module(&core)
             .and_then(|e| e.adapter("wasi_snapshot_preview1", adapter))
-            .and_then(|mut e| e.encode())
+            .and_then(|e| e.encode())
             .expect("make the component");
         let out = work.join("hello.wasm");
         std::fs::write(&out, component).expect("write the component");
