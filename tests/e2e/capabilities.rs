@@ -197,7 +197,7 @@ pub fn manifests_bring_their_files(b: Backend) {
 
 /// A local upstream for outbound HTTP: `/echo` answers with what it got, `/slow` after five
 /// seconds, `/big` with 2 MiB. Returns its port.
-fn upstream() -> u16 {
+pub(crate) fn upstream() -> u16 {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

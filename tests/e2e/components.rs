@@ -19,8 +19,11 @@ fn header(r: &reqwest::blocking::Response, name: &str) -> String {
 pub fn wasi_http_components_serve_unchanged(b: Backend) {
     let s = Server::start(b);
 
+    let port = crate::capabilities::upstream();
     let js = flint_test_modules::examples::javascript_component();
-    let r = s.deploy("js", &js, &json!({"routes": ["/js"]}));
+    let allowed =
+        json!({"routes": ["/js"], "allowed_outbound_hosts": [format!("http://127.0.0.1:{port}")]});
+    let r = s.deploy("js", &js, &allowed);
     assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().unwrap());
     for _ in 0..2 {
         // The same answer twice: each call starts from the snapshot.
@@ -54,6 +57,24 @@ pub fn wasi_http_components_serve_unchanged(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "x-lang"), "c");
     assert_eq!(r.text().unwrap(), "hello from C: PUT /c/items/7?full=1\n");
+
+    // JavaScript's fetch goes out through wasi:http/outgoing-handler, to allowed hosts only.
+    let fetch = |url: String| {
+        let r = s
+            .req(Method::GET, &format!("/js?fetch={url}"))
+            .send()
+            .unwrap();
+        (r.status(), r.text().unwrap())
+    };
+    let (status, body) = fetch(format!("http://127.0.0.1:{port}/echo"));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "fetched 200 got ping from js\n")
+    );
+    let other = crate::capabilities::upstream();
+    let (status, body) = fetch(format!("http://127.0.0.1:{other}/echo"));
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.starts_with("fetch failed"), "{body}");
 
     let py = flint_test_modules::examples::python_component();
     let r = s.deploy("py", &py, &json!({}));

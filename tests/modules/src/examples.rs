@@ -56,19 +56,19 @@ fn build(name: &str, sources: &[&str], build: impl FnOnce(&Path) -> PathBuf) -> 
 
 const NPM: &str = "install it: apt-get install nodejs npm";
 
+/// Installs an npm example's pinned packages (`npm ci`) and runs its build script, which
+/// writes `build/hello.wasm`.
+fn npm_build(work: &Path) -> PathBuf {
+    let ci = ["ci", "--no-audit", "--no-fund", "--loglevel=error"];
+    run("npm", &ci, work, NPM);
+    run("npm", &["run", "build", "--silent"], work, NPM);
+    work.join("build/hello.wasm")
+}
+
 /// The AssemblyScript example, built with its pinned compiler (`npm ci`, `npm run build`).
 pub fn assemblyscript_module() -> Vec<u8> {
     let sources = ["package.json", "package-lock.json", "assembly/index.ts"];
-    build("assemblyscript", &sources, |work| {
-        run(
-            "npm",
-            &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            work,
-            NPM,
-        );
-        run("npm", &["run", "build", "--silent"], work, NPM);
-        work.join("build/hello.wasm")
-    })
+    build("assemblyscript", &sources, |work| npm_build(work))
 }
 
 /// The WIT files of an example: its world and the WASI definitions.
@@ -98,16 +98,7 @@ pub fn javascript_component() -> Vec<u8> {
     ];
     sources.extend(wit("world.wit"));
     let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
-    build("javascript", &sources, |work| {
-        run(
-            "npm",
-            &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            work,
-            NPM,
-        );
-        run("npm", &["run", "build", "--silent"], work, NPM);
-        work.join("build/hello.wasm")
-    })
+    build("javascript", &sources, |work| npm_build(work))
 }
 
 /// The C example, a `wasi:http/proxy` component: bindings from `wit-bindgen c`, compiled by

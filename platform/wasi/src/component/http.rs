@@ -140,6 +140,21 @@ fn valid_method(m: &Method) -> bool {
 }
 
 impl Serving<'_> {
+    /// The `incoming-body` of a request or response whose body is `data`, unless it was
+    /// consumed before (`None`).
+    fn incoming_body(
+        &mut self,
+        data: Option<Vec<u8>>,
+    ) -> wasmtime::Result<Result<Resource<IncomingBody>, ()>> {
+        match data {
+            None => Ok(Err(())),
+            Some(data) => Ok(Ok(self
+                .http
+                .table
+                .push(IncomingBody { data: Some(data) })?)),
+        }
+    }
+
     fn body_stream(&mut self, body: &Resource<IncomingBody>) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(self.http.table.get_mut(body)?.data.take())
     }
@@ -181,13 +196,8 @@ impl HostIncomingRequest for Serving<'_> {
         &mut self,
         r: Resource<IncomingRequest>,
     ) -> wasmtime::Result<Result<Resource<IncomingBody>, ()>> {
-        match self.http.table.get_mut(&r)?.body.take() {
-            None => Ok(Err(())),
-            Some(data) => Ok(Ok(self
-                .http
-                .table
-                .push(IncomingBody { data: Some(data) })?)),
-        }
+        let body = self.http.table.get_mut(&r)?.body.take();
+        self.incoming_body(body)
     }
 
     fn drop(&mut self, r: Resource<IncomingRequest>) -> wasmtime::Result<()> {
@@ -415,13 +425,8 @@ impl HostIncomingResponse for Serving<'_> {
         &mut self,
         r: Resource<IncomingResponse>,
     ) -> wasmtime::Result<Result<Resource<IncomingBody>, ()>> {
-        match self.http.table.get_mut(&r)?.body.take() {
-            None => Ok(Err(())),
-            Some(data) => Ok(Ok(self
-                .http
-                .table
-                .push(IncomingBody { data: Some(data) })?)),
-        }
+        let body = self.http.table.get_mut(&r)?.body.take();
+        self.incoming_body(body)
     }
 
     fn drop(&mut self, r: Resource<IncomingResponse>) -> wasmtime::Result<()> {

@@ -49,22 +49,23 @@ impl Serving<'_> {
             Some(Scheme::Https) | None => "https",
             Some(Scheme::Other(s)) => s.as_str(),
         };
-        let authority = request.authority.as_deref().unwrap_or_default();
-        let path = request.path_with_query.as_deref().unwrap_or("/");
-        let mut wire = alloc::format!(
-            "{} {scheme}://{authority}{path}\r\n",
-            method_name(&request.method)
-        )
-        .into_bytes();
-        if let Some(list) = self.http.fields.remove(request.headers) {
-            for (name, value) in &list.entries {
-                wire.extend_from_slice(name.as_bytes());
-                wire.extend_from_slice(b": ");
-                wire.extend_from_slice(value);
-                wire.extend_from_slice(b"\r\n");
-            }
-        }
-        wire.extend_from_slice(b"\r\n");
+        // The host call reads the same head format the host writes for incoming requests.
+        let headers = self
+            .http
+            .fields
+            .remove(request.headers)
+            .map(|list| list.entries)
+            .unwrap_or_default();
+        let mut wire = flint_abi::http::encode_head(&flint_abi::http::Head {
+            method: method_name(&request.method).into(),
+            scheme: scheme.into(),
+            authority: request.authority.clone().unwrap_or_default(),
+            path_with_query: request
+                .path_with_query
+                .clone()
+                .unwrap_or_else(|| "/".into()),
+            headers,
+        });
         if let Some(body) = self.http.bodies.remove(request.body) {
             wire.extend_from_slice(&body.bytes.bytes);
         }
