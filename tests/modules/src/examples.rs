@@ -68,7 +68,7 @@ fn npm_build(work: &Path) -> PathBuf {
 /// The AssemblyScript example, built with its pinned compiler (`npm ci`, `npm run build`).
 pub fn assemblyscript_module() -> Vec<u8> {
     let sources = ["package.json", "package-lock.json", "assembly/index.ts"];
-    build("assemblyscript", &sources, |work| npm_build(work))
+    build("assemblyscript", &sources, npm_build)
 }
 
 /// The WIT files of an example: its world and the WASI definitions.
@@ -98,7 +98,7 @@ pub fn javascript_component() -> Vec<u8> {
     ];
     sources.extend(wit("world.wit"));
     let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
-    build("javascript", &sources, |work| npm_build(work))
+    build("javascript", &sources, npm_build)
 }
 
 /// The C example, a `wasi:http/proxy` component: bindings from `wit-bindgen c`, compiled by
