@@ -5,8 +5,8 @@ use std::time::Duration;
 use flint_abi::host_fn::KvError;
 use flint_vmm::FaultKind;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::outcome::{FaultLabel, Outcome, OutcomeKind};
@@ -351,6 +351,45 @@ impl Metrics {
         }
     }
 
+    /// The series every call of `version` of `function` touches, looked up once (a pool
+    /// keeps them: see [`crate::scheduler::Pool`]).
+    pub fn series(&self, function: &str, version: i64) -> Series {
+        flint_vmm::sync::lock(&self.versions_seen)
+            .entry(function.to_string())
+            .or_default()
+            .insert(version);
+        let gauge = |state: &str| self.sandboxes.with_label_values(&[function, state]);
+        Series {
+            version,
+            idle: gauge("idle"),
+            busy: gauge("busy"),
+            ok: self
+                .invocations
+                .with_label_values(&[function, OutcomeKind::Ok.as_str()]),
+            version_calls: self
+                .version_invocations
+                .with_label_values(&[function, &version.to_string()]),
+            duration: self.invocation_duration.with_label_values(&[function]),
+        }
+    }
+
+    /// [`Metrics::record`] through `series` (of `function`): a call that went well touches
+    /// only those, with no lookup.
+    pub fn record_in(
+        &self,
+        series: &Series,
+        function: &str,
+        outcome: &Outcome,
+        duration: Duration,
+    ) {
+        if outcome.kind() != OutcomeKind::Ok || outcome.version() != series.version {
+            return self.record(function, outcome, duration);
+        }
+        series.ok.inc();
+        series.version_calls.inc();
+        series.duration.observe(duration.as_secs_f64());
+    }
+
     /// Counts one finished invocation of `function`: its outcome, its latency, and the guest
     /// fault it was, if any.
     pub fn record(&self, function: &str, outcome: &Outcome, duration: Duration) {
@@ -409,6 +448,18 @@ impl Metrics {
         let _ = encoder.encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// The series of one function version that every call touches (see [`Metrics::series`]).
+pub struct Series {
+    version: i64,
+    /// Its idle sandboxes.
+    pub idle: IntGauge,
+    /// Its running calls.
+    pub busy: IntGauge,
+    ok: IntCounter,
+    version_calls: IntCounter,
+    duration: Histogram,
 }
 
 impl Default for Metrics {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use flint_runtime::{FunctionConfig, InvokeError, Request, Response, Runtime, invoke};
@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::budget::{Hold, MemoryBudget, MemoryKind, SANDBOX_OVERHEAD_BYTES};
 use crate::cache::{ArtifactCache, CacheError};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Series};
 use crate::settings::{FunctionSettings, SettingsError};
 use crate::slots::{SlotError, Slots};
 use crate::store::{Store, StoreError, StoredModule};
@@ -149,6 +149,7 @@ impl Prepared {
             waiting: AtomicUsize::new(0),
             retired: Default::default(),
             last_used_ms: AtomicI64::new(crate::store::now_ms()),
+            series: OnceLock::new(),
         })
     }
 }
@@ -180,6 +181,8 @@ pub struct Pool {
     retired: std::sync::atomic::AtomicBool,
     /// When an invocation last took a sandbox (Unix ms).
     last_used_ms: AtomicI64,
+    /// Its metric series, looked up on first use.
+    series: OnceLock<Series>,
 }
 
 impl Pool {
@@ -228,9 +231,22 @@ impl Pool {
         if self.retired.load(Ordering::Relaxed) {
             return;
         }
-        let gauge = |state: &str| metrics.sandboxes.with_label_values(&[&self.name, state]);
-        gauge("idle").set(idle.len() as i64);
-        gauge("busy").add(busy_delta);
+        let series = self.series(metrics);
+        series.idle.set(idle.len() as i64);
+        series.busy.add(busy_delta);
+    }
+
+    fn series(&self, metrics: &Metrics) -> &Series {
+        self.series
+            .get_or_init(|| metrics.series(&self.name, self.version))
+    }
+
+    /// Counts a finished call of this version (see [`Metrics::record`]), unless the function
+    /// was deleted.
+    pub fn record(&self, metrics: &Metrics, outcome: &crate::outcome::Outcome, took: Duration) {
+        if !self.retired.load(Ordering::Relaxed) {
+            metrics.record_in(self.series(metrics), &self.name, outcome, took);
+        }
     }
 
     /// Marks the function deleted: no more gauge updates from calls still running.

@@ -79,6 +79,8 @@ pub(crate) struct Vm {
     vm: VmFd,
     pub memory: GuestMemory,
     pub dirty_log: bool,
+    /// The vCPU's TSC frequency, read once: every `KVM_GET_TSC_KHZ` loads and puts the vCPU.
+    tsc_khz: u64,
 }
 
 impl Vm {
@@ -102,11 +104,13 @@ impl Vm {
         unsafe { vm.set_user_memory_region(region) }.op("KVM_SET_USER_MEMORY_REGION")?;
         let vcpu = vm.create_vcpu(0).op("KVM_CREATE_VCPU")?;
         vcpu.set_cpuid2(&hv.cpuid).op("KVM_SET_CPUID2")?;
+        let tsc_khz = vcpu.get_tsc_khz().map_or(0, u64::from);
         Ok(Self {
             vcpu,
             vm,
             memory,
             dirty_log,
+            tsc_khz,
         })
     }
 
@@ -136,7 +140,7 @@ impl Vm {
 
     /// The guest time-stamp counter's frequency in kHz (0 if KVM cannot tell).
     pub fn tsc_khz(&self) -> u64 {
-        self.vcpu.get_tsc_khz().map_or(0, u64::from)
+        self.tsc_khz
     }
 
     /// The dirty-page bitmap of slot 0 since the last call (which it resets).

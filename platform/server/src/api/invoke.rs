@@ -113,12 +113,12 @@ async fn run(state: SharedState, call: Call, request: Request) -> Response {
         .settings
         .request(&call.name, version, stdin.to_vec(), &secrets, env);
     request.http_request = head;
-    let result = state.scheduler.invoke(pool, request).await;
+    let result = state.scheduler.invoke(pool.clone(), request).await;
     let outcome = Outcome::new(version, result);
     let duration = started.elapsed();
     let cgi = call.cgi || component;
     let response = answer(&outcome, cgi, sandbox, duration, &request_id);
-    state.metrics.record(&call.name, &outcome, duration);
+    pool.record(&state.metrics, &outcome, duration);
     let duration_us = duration.as_micros() as i64;
     let status = response.status();
     let record = outcome.record(&call.name, started_at, duration_us, status, &request_id);
@@ -201,10 +201,35 @@ fn request_id(headers: &HeaderMap) -> String {
     if let Some(id) = given {
         return id.to_string();
     }
-    let mut b = [0u8; 12];
-    // Without OS randomness a fixed id still works: it only correlates logs.
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    fresh_request_id()
+}
+
+/// 24 random hex digits, from a per-thread generator seeded once from the OS (an id only
+/// correlates logs and picks a traffic split's side: it needs to be unique and evenly spread,
+/// not secret, and a system call per request is measurable on the hot path).
+fn fresh_request_id() -> String {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new({
+            let mut seed = [0u8; 8];
+            // Without OS randomness the thread's address still tells threads apart.
+            if getrandom::fill(&mut seed).is_err() {
+                seed = (&seed as *const _ as u64).to_le_bytes();
+            }
+            u64::from_le_bytes(seed)
+        });
+    }
+    // SplitMix64: every seed gives a full-period sequence of well-mixed outputs.
+    let next = || {
+        STATE.with(|s| {
+            let x = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            s.set(x);
+            let z = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+    };
+    let (a, b) = (next(), next());
+    format!("{a:016x}{:08x}", b as u32)
 }
 
 /// The HTTP answer of `outcome`, with Flint's headers; a function's own answer is hardened
@@ -341,4 +366,31 @@ pub async fn routed(State(state): State<SharedState>, request: Request) -> Respo
         cgi: true,
     };
     run(state, call, request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_request_ids_are_24_hex_digits_and_distinct() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| fresh_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+        let other = std::thread::spawn(fresh_request_id).join().expect("thread");
+        assert!(!ids.contains(&other));
+    }
+
+    #[test]
+    fn a_sane_caller_id_is_kept_and_junk_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("abc-1.2_3"));
+        assert_eq!(request_id(&headers), "abc-1.2_3");
+        headers.insert(REQUEST_ID, HeaderValue::from_static("no spaces"));
+        assert_eq!(request_id(&headers).len(), 24);
+    }
 }
