@@ -105,7 +105,18 @@ pub fn javascript_component() -> Vec<u8> {
 /// Debian's clang as a WASI preview 1 reactor, made a component with the preview 1 proxy
 /// adapter (what `wasm-tools component new --adapt` does).
 pub fn c_component() -> Vec<u8> {
-    let mut sources = vec!["handler.c".to_string()];
+    c_handler_component("handler.c")
+}
+
+/// The benchmarks' hello function (`examples/c/echo.c`: "hello, BODY!") as a `wasi:http`
+/// component, built as [`c_component`].
+pub fn c_hello_component() -> Vec<u8> {
+    c_handler_component("echo.c")
+}
+
+/// A component from `examples/c/<handler>` and the example's world.
+fn c_handler_component(handler: &str) -> Vec<u8> {
+    let mut sources = vec![handler.to_string()];
     sources.extend(wit("world.wit"));
     let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
     build("c", &sources, |work| {
@@ -129,7 +140,7 @@ pub fn c_component() -> Vec<u8> {
             "-mexec-model=reactor",
             "-O2",
             "-Werror",
-            "handler.c",
+            handler,
             "hello.c",
             "hello_component_type.o",
             "-o",
