@@ -175,6 +175,27 @@ impl GuestMemory {
         Ok(())
     }
 
+    /// Makes `gpa..gpa+len` (page-aligned) read-only in the host's mapping: no write there,
+    /// by the host, by KVM on the guest's behalf or by the guest at any privilege, can make a
+    /// private page (KVM maps the pages read-only; a write is an error exit). Undone only by
+    /// [`GuestMemory::clear_backing`].
+    pub fn seal(&mut self, gpa: u64, len: u64) -> Result<(), MemoryError> {
+        let off = self.check(gpa, len)?;
+        // SAFETY: the range is inside our mapping (checked); dropping write permission cannot
+        // invalidate a Rust reference (none into guest memory exists).
+        let rc = unsafe {
+            libc::mprotect(
+                self.base.as_ptr().add(off).cast(),
+                len as usize,
+                libc::PROT_READ,
+            )
+        };
+        if rc != 0 {
+            return Err(MemoryError::Map(std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     /// Size of guest RAM.
     pub fn size_bytes(&self) -> u64 {
         self.size_bytes

@@ -3,7 +3,7 @@
 //!
 //! | strategy | finds the pages to reset from | trusts |
 //! |---|---|---|
-//! | `pagemap` (default) | the host kernel's page tables: every private page of the sandbox's mapping (`PAGEMAP_SCAN`) | nothing |
+//! | `pagemap` (default) | the host kernel's page tables: every private page of the sandbox's mapping (`PAGEMAP_SCAN`) outside the ranges sealed read-only in the host | nothing |
 //! | `dirty-log` | KVM's dirty log, plus the host's own write log | nothing (KVM) |
 //! | `full-reset` | nothing: every page is discarded | nothing |
 //! | `runtime-ranges` | data/bss, the heap, linear memory and the I/O buffers up to the marks the guest runtime reports (never below the snapshot's own data), the stack from its lowest non-zero word | the guest runtime's bookkeeping |
@@ -163,7 +163,7 @@ pub(crate) fn restore(
         (RestoreStrategy::RuntimeRanges, Some(r)) => (strategy, r, true),
         _ => (
             RestoreStrategy::Pagemap,
-            vm.memory.private_runs(0, size)?,
+            private_runs(&vm.memory, snapshot)?,
             false,
         ),
     };
@@ -201,6 +201,19 @@ pub(crate) fn restore(
         discarded,
         duration: started.elapsed(),
     })
+}
+
+/// The private runs of guest RAM, from the kernel's page tables, outside the sealed ranges
+/// (which cannot hold any: see [`Snapshot::sealed`]). Scanning only these halves the scan:
+/// the read-only image alone is hundreds of present page-cache pages the kernel must look at.
+fn private_runs(memory: &GuestMemory, snapshot: &Snapshot) -> Result<Vec<(u64, u64)>, MemoryError> {
+    let mut runs = Vec::new();
+    for (gpa, len) in snapshot.scanned() {
+        for (g, l) in memory.private_runs(gpa, len)? {
+            push_run(&mut runs, g, l);
+        }
+    }
+    Ok(runs)
 }
 
 /// Every page KVM logged as written.

@@ -16,7 +16,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use flint_abi::layout::{Access, Layout, PAGE_SIZE, STACK_COOKIE_SIZE_BYTES};
+use flint_abi::layout::{
+    Access, GVA_HOST_FUNCTIONS, GVA_IMAGE, GVA_PEB, Layout, PAGE_SIZE, STACK_COOKIE_SIZE_BYTES,
+};
 use kvm_bindings::kvm_fpu;
 
 use crate::image::GuestImage;
@@ -387,7 +389,54 @@ impl Snapshot {
         for r in &self.runs {
             memory.map_file(r.gpa, r.len, self.store(r.source).fd(), r.offset)?;
         }
+        for (gpa, len) in self.sealed() {
+            memory.seal(gpa, len)?;
+        }
         Ok(())
+    }
+
+    /// What no one writes once a sandbox is booted, in address order: the null page, the GDT,
+    /// IDT and TSS; the host-function table and the unmapped rest of the low 2 MiB; the
+    /// image's read-only and executable segments; the module. The guest's page tables map
+    /// none of it writable, and every sandbox maps it read-only in the host too
+    /// ([`GuestMemory::seal`]), so not even a guest that took over its ring 0 can leave a
+    /// private page there: the trust-free restore need not look (see [`Snapshot::scanned`]).
+    pub fn sealed(&self) -> Vec<(u64, u64)> {
+        let l = &self.layout;
+        let mut fixed = vec![
+            (0, GVA_PEB),
+            (GVA_HOST_FUNCTIONS, GVA_IMAGE - GVA_HOST_FUNCTIONS),
+            (l.gva_module, l.gva_heap - l.gva_module),
+        ];
+        let read_only =
+            self.image.segments.iter().filter(|s| {
+                matches!(s.access, Access::Read | Access::ReadExecute) && s.size_bytes > 0
+            });
+        fixed.extend(read_only.map(|s| (s.gva, s.size_bytes)));
+        fixed.retain(|&(_, len)| len > 0);
+        fixed.sort_unstable();
+        let mut out = Vec::with_capacity(fixed.len());
+        for (gpa, len) in fixed {
+            push_run(&mut out, gpa, len);
+        }
+        out
+    }
+
+    /// Guest RAM outside [`Snapshot::sealed`]: where a call can leave private pages.
+    pub fn scanned(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for (gpa, len) in self.sealed() {
+            if gpa > at {
+                out.push((at, gpa - at));
+            }
+            at = at.max(gpa + len);
+        }
+        let size = self.layout.mem_size_bytes;
+        if at < size {
+            out.push((at, size - at));
+        }
+        out
     }
 }
 
