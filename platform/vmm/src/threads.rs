@@ -199,6 +199,9 @@ mod tests {
     #[test]
     fn one_caller_at_a_time_stays_on_one_thread() {
         let pool = threads(4);
+        // Let every thread start and mark itself idle first: one that did so after the first
+        // call would sit on top of the stack.
+        std::thread::sleep(Duration::from_millis(200));
         let (tx, rx) = channel();
         let mut names = std::collections::HashSet::new();
         for _ in 0..50 {
