@@ -481,3 +481,52 @@ fn snapshots_survive_a_round_trip_through_a_file() {
     assert!(flint_vmm::Snapshot::read_from(&path, image).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sealed_and_scanned_ranges_split_guest_ram_by_who_can_write() {
+    let sb = sandbox();
+    let snapshot = sb.snapshot();
+    let (sealed, scanned) = (snapshot.sealed(), snapshot.scanned());
+    let mut all: Vec<(u64, u64)> = sealed.iter().chain(&scanned).copied().collect();
+    all.sort_unstable();
+    let mut at = 0;
+    for (gpa, len) in all {
+        assert_eq!(gpa, at, "a gap or an overlap at {gpa:#x}");
+        at = gpa + len;
+    }
+    assert_eq!(at, snapshot.layout.mem_size_bytes);
+    let inside = |runs: &[(u64, u64)], gpa: u64| runs.iter().any(|&(g, l)| g <= gpa && gpa < g + l);
+    let l = &snapshot.layout;
+    // Read-only to the guest and written by no one after boot.
+    for gpa in [
+        0x1000,
+        flint_abi::layout::GVA_HOST_FUNCTIONS,
+        flint_abi::layout::GVA_IMAGE,
+    ] {
+        assert!(inside(&sealed, gpa), "{gpa:#x} is not sealed");
+    }
+    // Written by the guest or the host on every call.
+    for gpa in [
+        flint_abi::layout::GVA_PEB,
+        flint_abi::layout::GVA_STATUS,
+        l.gva_input,
+        l.gva_output,
+        l.gva_heap,
+        l.gva_stack_limit,
+        l.gpa_page_tables,
+    ] {
+        assert!(inside(&scanned, gpa), "{gpa:#x} is not scanned");
+    }
+    let writable = snapshot
+        .image
+        .segments
+        .iter()
+        .filter(|s| s.access == flint_abi::layout::Access::ReadWrite);
+    for s in writable {
+        assert!(
+            inside(&scanned, s.gva),
+            "image data at {:#x} is not scanned",
+            s.gva
+        );
+    }
+}
