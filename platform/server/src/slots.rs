@@ -96,6 +96,43 @@ pub struct SlotPermit {
     function: String,
 }
 
+/// A caller queued for a slot. Dropped before it made a permit (it timed out, or its future
+/// was dropped because the client went away), it gives back a slot that was handed to it in
+/// the meantime and counts itself out of the queue. Without this, a call cancelled between
+/// the hand-over and its next poll kept its slot forever, and enough of them (a load
+/// generator closing 64 waiting connections, a few times) left the node answering every call
+/// with 503.
+struct Waiter<'a> {
+    slots: &'a Arc<Slots>,
+    function: &'a str,
+    rx: Option<oneshot::Receiver<()>>,
+}
+
+impl Waiter<'_> {
+    /// Whether a slot was handed over (just after the wait gave up): it is then this caller's.
+    fn handed_over(&mut self) -> bool {
+        let _state = lock(&self.slots.state);
+        self.rx.as_mut().is_some_and(|rx| rx.try_recv().is_ok())
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.rx.take() else { return };
+        // Under the lock, so that no hand-over slips between the check and the close.
+        let mut state = lock(&self.slots.state);
+        if rx.try_recv().is_ok() {
+            state.give_back(self.function);
+            state.dispatch(self.slots.share);
+            return;
+        }
+        drop(rx);
+        drop(state);
+        // Our sender stays queued until a dispatch finds it closed; count it out now.
+        self.slots.forget_closed(self.function);
+    }
+}
+
 impl Drop for SlotPermit {
     fn drop(&mut self) {
         let mut state = lock(&self.slots.state);
@@ -148,7 +185,7 @@ impl Slots {
             slots: self.clone(),
             function: function.to_string(),
         };
-        let mut granted = {
+        let rx = {
             let mut state = lock(&self.state);
             let queued = state.queues.get(function).is_some_and(|q| !q.is_empty());
             if state.free > 0 && state.running(function) < self.share && !queued {
@@ -167,24 +204,25 @@ impl Slots {
             state.waiting += 1;
             rx
         };
-        if let Ok(Ok(())) = tokio::time::timeout(timeout, &mut granted).await {
+        // From here on, this future may be dropped at any await (the client went away): the
+        // waiter then gives back a slot handed to it, so that none is ever lost.
+        let mut waiter = Waiter {
+            slots: self,
+            function,
+            rx: Some(rx),
+        };
+        let waited = match waiter.rx.as_mut() {
+            Some(rx) => tokio::time::timeout(timeout, rx).await,
+            None => return Err(SlotError::TimedOut),
+        };
+        if matches!(waited, Ok(Ok(()))) || waiter.handed_over() {
+            waiter.rx = None;
             return Ok(permit());
         }
-        // Under the lock, so that a slot handed over just now is kept, not lost.
-        let state = lock(&self.state);
-        let late = granted.try_recv().is_ok();
-        if !late {
-            // Our sender stays queued until a dispatch finds it closed; count it out now.
-            drop(granted);
-            drop(state);
-            self.forget_closed(function);
-            return Err(SlotError::TimedOut);
-        }
-        drop(state);
-        Ok(permit())
+        Err(SlotError::TimedOut)
     }
 
-    /// Drops waiters of `function` that gave up.
+    /// Drops the closed senders queued for `function` (callers that gave up) from the count.
     fn forget_closed(&self, function: &str) {
         let mut state = lock(&self.state);
         let Some(queue) = state.queues.get_mut(function) else {
@@ -285,5 +323,26 @@ mod tests {
             full.acquire("b", WAIT).await.err(),
             Some(SlotError::QueueFull)
         );
+    }
+
+    #[tokio::test]
+    async fn a_slot_handed_to_a_caller_that_went_away_comes_back() {
+        let slots = Slots::new(1, 10);
+        let held = slots.acquire("f", WAIT).await.expect("the free slot");
+        let queued = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.acquire("f", WAIT).await.map(drop) }
+        });
+        while lock(&slots.state).waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The slot goes to the queued caller, whose future is dropped before it sees it (on
+        // this single-threaded runtime it cannot run in between): the client went away.
+        drop(held);
+        queued.abort();
+        let _ = queued.await;
+        let again = tokio::time::timeout(WAIT, slots.acquire("f", WAIT)).await;
+        assert!(matches!(again, Ok(Ok(_))), "the slot was lost");
+        assert_eq!(lock(&slots.state).waiting, 0);
     }
 }
