@@ -187,7 +187,7 @@ fn wasmtime_serve(component: &Path) -> Option<(std::process::Child, String)> {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new("wasmtime")
+    let mut child = Command::new("wasmtime")
         .args(["serve", "-S", "cli", "--addr"])
         .arg(format!("127.0.0.1:{port}"))
         .arg(component)
@@ -204,6 +204,8 @@ fn wasmtime_serve(component: &Path) -> Option<(std::process::Child, String)> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("wasmtime serve did not answer");
 }
 
