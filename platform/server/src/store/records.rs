@@ -107,6 +107,30 @@ fn insert_sql(into: &str, cols: usize, rows: usize, numbered: bool) -> String {
     sql
 }
 
+/// A query being built on the `Any` driver.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Inserts `rows` into `into` (a table and its `cols` columns) in multi-row statements of
+/// [`ROWS_PER_INSERT`] sizes, `bind` adding one row's values in column order.
+async fn insert_rows<T>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    into: &str,
+    cols: usize,
+    rows: &[T],
+    numbered: bool,
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<(), sqlx::Error> {
+    for chunk in chunks(rows) {
+        let sql = insert_sql(into, cols, chunk.len(), numbered);
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Writes `invocations` and `logs` in one transaction: all of them or none, so a batch
     /// that failed can be written again without duplicates.
@@ -117,48 +141,30 @@ impl Store {
     ) -> Result<(), StoreError> {
         let numbered = self.backend == super::Backend::Postgres;
         let mut tx = self.pool.begin().await?;
-        for rows in chunks(invocations) {
-            let sql = insert_sql(
-                "invocations (function_name, version, started_at, duration_us, status, outcome, \
-                 exit_code, request_id)",
-                8,
-                rows.len(),
-                numbered,
-            );
-            let mut query = sqlx::query(&sql);
-            for r in rows {
-                query = query
-                    .bind(&r.function_name)
-                    .bind(r.version)
-                    .bind(r.started_at)
-                    .bind(r.duration_us)
-                    .bind(r.status)
-                    .bind(&r.outcome)
-                    .bind(r.exit_code)
-                    .bind(&r.request_id);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        for rows in chunks(logs) {
-            let sql = insert_sql(
-                "logs (function_name, version, at, level, stream, message, request_id)",
-                7,
-                rows.len(),
-                numbered,
-            );
-            let mut query = sqlx::query(&sql);
-            for r in rows {
-                query = query
-                    .bind(&r.function_name)
-                    .bind(r.version)
-                    .bind(r.at)
-                    .bind(&r.level)
-                    .bind(&r.stream)
-                    .bind(&r.message)
-                    .bind(&r.request_id);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        let into = "invocations (function_name, version, started_at, duration_us, status, \
+                    outcome, exit_code, request_id)";
+        insert_rows(&mut tx, into, 8, invocations, numbered, |q, r| {
+            q.bind(&r.function_name)
+                .bind(r.version)
+                .bind(r.started_at)
+                .bind(r.duration_us)
+                .bind(r.status)
+                .bind(&r.outcome)
+                .bind(r.exit_code)
+                .bind(&r.request_id)
+        })
+        .await?;
+        let into = "logs (function_name, version, at, level, stream, message, request_id)";
+        insert_rows(&mut tx, into, 7, logs, numbered, |q, r| {
+            q.bind(&r.function_name)
+                .bind(r.version)
+                .bind(r.at)
+                .bind(&r.level)
+                .bind(&r.stream)
+                .bind(&r.message)
+                .bind(&r.request_id)
+        })
+        .await?;
         tx.commit().await?;
         Ok(())
     }
