@@ -208,7 +208,7 @@ pub(crate) fn restore(
 /// the read-only image alone is hundreds of present page-cache pages the kernel must look at.
 fn private_runs(memory: &GuestMemory, snapshot: &Snapshot) -> Result<Vec<(u64, u64)>, MemoryError> {
     let mut runs = Vec::new();
-    for (gpa, len) in snapshot.scanned() {
+    for &(gpa, len) in snapshot.scanned() {
         for (g, l) in memory.private_runs(gpa, len)? {
             push_run(&mut runs, g, l);
         }

@@ -129,6 +129,10 @@ pub struct Snapshot {
     /// Lowest non-zero stack word above the cookie (the stack top if none): below it the
     /// snapshot's stack is all zeros.
     pub stack_low_water_gva: u64,
+    /// See [`Snapshot::sealed`] and [`Snapshot::scanned`]: computed once, read on every
+    /// sandbox's mapping and every restore.
+    sealed: Ranges,
+    scanned: Ranges,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -241,6 +245,7 @@ impl Snapshot {
         let stack_low_water_gva = memory
             .first_nonzero_word_in(&own, scan_from, layout.gva_stack_top)?
             .unwrap_or(layout.gva_stack_top);
+        let (sealed, scanned) = sealed_and_scanned(&state.layout, &state.image);
         Ok(Self {
             own: store,
             image_pages,
@@ -249,6 +254,8 @@ impl Snapshot {
             image: state.image,
             cpu: state.cpu,
             stack_low_water_gva,
+            sealed,
+            scanned,
         })
     }
 
@@ -267,6 +274,7 @@ impl Snapshot {
         {
             return Err("stack low-water mark outside the stack");
         }
+        let (sealed, scanned) = sealed_and_scanned(&layout, &image);
         Ok(Self {
             own,
             image_pages,
@@ -275,6 +283,8 @@ impl Snapshot {
             image,
             cpu,
             stack_low_water_gva,
+            sealed,
+            scanned,
         })
     }
 
@@ -389,7 +399,7 @@ impl Snapshot {
         for r in &self.runs {
             memory.map_file(r.gpa, r.len, self.store(r.source).fd(), r.offset)?;
         }
-        for (gpa, len) in self.sealed() {
+        for &(gpa, len) in &self.sealed {
             memory.seal(gpa, len)?;
         }
         Ok(())
@@ -401,43 +411,49 @@ impl Snapshot {
     /// none of it writable, and every sandbox maps it read-only in the host too
     /// ([`GuestMemory::seal`]), so not even a guest that took over its ring 0 can leave a
     /// private page there: the trust-free restore need not look (see [`Snapshot::scanned`]).
-    pub fn sealed(&self) -> Vec<(u64, u64)> {
-        let l = &self.layout;
-        let mut fixed = vec![
-            (0, GVA_PEB),
-            (GVA_HOST_FUNCTIONS, GVA_IMAGE - GVA_HOST_FUNCTIONS),
-            (l.gva_module, l.gva_heap - l.gva_module),
-        ];
-        let read_only =
-            self.image.segments.iter().filter(|s| {
-                matches!(s.access, Access::Read | Access::ReadExecute) && s.size_bytes > 0
-            });
-        fixed.extend(read_only.map(|s| (s.gva, s.size_bytes)));
-        fixed.retain(|&(_, len)| len > 0);
-        fixed.sort_unstable();
-        let mut out = Vec::with_capacity(fixed.len());
-        for (gpa, len) in fixed {
-            push_run(&mut out, gpa, len);
-        }
-        out
+    pub fn sealed(&self) -> &[(u64, u64)] {
+        &self.sealed
     }
 
     /// Guest RAM outside [`Snapshot::sealed`]: where a call can leave private pages.
-    pub fn scanned(&self) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        let mut at = 0;
-        for (gpa, len) in self.sealed() {
-            if gpa > at {
-                out.push((at, gpa - at));
-            }
-            at = at.max(gpa + len);
-        }
-        let size = self.layout.mem_size_bytes;
-        if at < size {
-            out.push((at, size - at));
-        }
-        out
+    pub fn scanned(&self) -> &[(u64, u64)] {
+        &self.scanned
     }
+}
+
+/// Guest-physical ranges, `(gpa, len)`, in address order.
+type Ranges = Vec<(u64, u64)>;
+
+/// [`Snapshot::sealed`] and [`Snapshot::scanned`] of a sandbox with `layout` running `image`.
+fn sealed_and_scanned(layout: &Layout, image: &GuestImage) -> (Ranges, Ranges) {
+    let mut fixed = vec![
+        (0, GVA_PEB),
+        (GVA_HOST_FUNCTIONS, GVA_IMAGE - GVA_HOST_FUNCTIONS),
+        (layout.gva_module, layout.gva_heap - layout.gva_module),
+    ];
+    let read_only = image
+        .segments
+        .iter()
+        .filter(|s| matches!(s.access, Access::Read | Access::ReadExecute));
+    fixed.extend(read_only.map(|s| (s.gva, s.size_bytes)));
+    fixed.retain(|&(_, len)| len > 0);
+    fixed.sort_unstable();
+    let mut sealed = Vec::with_capacity(fixed.len());
+    for (gpa, len) in fixed {
+        push_run(&mut sealed, gpa, len);
+    }
+    let mut scanned = Vec::new();
+    let mut at = 0;
+    for &(gpa, len) in &sealed {
+        if gpa > at {
+            scanned.push((at, gpa - at));
+        }
+        at = at.max(gpa + len);
+    }
+    if at < layout.mem_size_bytes {
+        scanned.push((at, layout.mem_size_bytes - at));
+    }
+    (sealed, scanned)
 }
 
 /// Checks runs read from outside: in address order, disjoint, page-aligned, inside guest RAM,

@@ -487,7 +487,7 @@ fn sealed_and_scanned_ranges_split_guest_ram_by_who_can_write() {
     let sb = sandbox();
     let snapshot = sb.snapshot();
     let (sealed, scanned) = (snapshot.sealed(), snapshot.scanned());
-    let mut all: Vec<(u64, u64)> = sealed.iter().chain(&scanned).copied().collect();
+    let mut all: Vec<(u64, u64)> = sealed.iter().chain(scanned).copied().collect();
     all.sort_unstable();
     let mut at = 0;
     for (gpa, len) in all {
@@ -503,7 +503,7 @@ fn sealed_and_scanned_ranges_split_guest_ram_by_who_can_write() {
         flint_abi::layout::GVA_HOST_FUNCTIONS,
         flint_abi::layout::GVA_IMAGE,
     ] {
-        assert!(inside(&sealed, gpa), "{gpa:#x} is not sealed");
+        assert!(inside(sealed, gpa), "{gpa:#x} is not sealed");
     }
     // Written by the guest or the host on every call.
     for gpa in [
@@ -515,7 +515,7 @@ fn sealed_and_scanned_ranges_split_guest_ram_by_who_can_write() {
         l.gva_stack_limit,
         l.gpa_page_tables,
     ] {
-        assert!(inside(&scanned, gpa), "{gpa:#x} is not scanned");
+        assert!(inside(scanned, gpa), "{gpa:#x} is not scanned");
     }
     let writable = snapshot
         .image
@@ -524,7 +524,7 @@ fn sealed_and_scanned_ranges_split_guest_ram_by_who_can_write() {
         .filter(|s| s.access == flint_abi::layout::Access::ReadWrite);
     for s in writable {
         assert!(
-            inside(&scanned, s.gva),
+            inside(scanned, s.gva),
             "image data at {:#x} is not scanned",
             s.gva
         );
