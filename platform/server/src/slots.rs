@@ -105,28 +105,32 @@ pub struct SlotPermit {
 struct Waiter<'a> {
     slots: &'a Arc<Slots>,
     function: &'a str,
-    rx: Option<oneshot::Receiver<()>>,
+    rx: oneshot::Receiver<()>,
+    /// Whether it made its permit (and has nothing to give back).
+    served: bool,
 }
 
 impl Waiter<'_> {
     /// Whether a slot was handed over (just after the wait gave up): it is then this caller's.
     fn handed_over(&mut self) -> bool {
         let _state = lock(&self.slots.state);
-        self.rx.as_mut().is_some_and(|rx| rx.try_recv().is_ok())
+        self.rx.try_recv().is_ok()
     }
 }
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
-        let Some(mut rx) = self.rx.take() else { return };
+        if self.served {
+            return;
+        }
         // Under the lock, so that no hand-over slips between the check and the close.
         let mut state = lock(&self.slots.state);
-        if rx.try_recv().is_ok() {
+        if self.rx.try_recv().is_ok() {
             state.give_back(self.function);
             state.dispatch(self.slots.share);
             return;
         }
-        drop(rx);
+        self.rx.close();
         drop(state);
         // Our sender stays queued until a dispatch finds it closed; count it out now.
         self.slots.forget_closed(self.function);
@@ -209,14 +213,12 @@ impl Slots {
         let mut waiter = Waiter {
             slots: self,
             function,
-            rx: Some(rx),
+            rx,
+            served: false,
         };
-        let waited = match waiter.rx.as_mut() {
-            Some(rx) => tokio::time::timeout(timeout, rx).await,
-            None => return Err(SlotError::TimedOut),
-        };
+        let waited = tokio::time::timeout(timeout, &mut waiter.rx).await;
         if matches!(waited, Ok(Ok(()))) || waiter.handed_over() {
-            waiter.rx = None;
+            waiter.served = true;
             return Ok(permit());
         }
         Err(SlotError::TimedOut)
