@@ -53,7 +53,7 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    slots: Vec<Arc<Slot>>,
+    slots: Vec<Slot>,
 }
 
 /// A fixed set of vCPU threads.
@@ -136,11 +136,11 @@ impl VcpuThreads {
             ready_rx
                 .recv()
                 .map_err(|_| ThreadsError::Spawn(std::io::Error::other("vCPU thread died")))??;
-            slots.push(Arc::new(Slot {
+            slots.push(Slot {
                 job: Mutex::new(None),
                 ready: AtomicBool::new(false),
                 thread: handle.thread().clone(),
-            }));
+            });
             starts.push(start_tx);
         }
         let shared = Arc::new(Shared {
