@@ -488,7 +488,7 @@ pub fn restart_keeps_every_function(b: Backend) {
 }
 
 pub fn concurrent_invocations_are_not_mixed_up(b: Backend) {
-    let s = Server::start_with(b, &["--idle-sandbox-ttl-s", "1"]);
+    let s = Server::start_with(b, &["--idle-sandbox-ttl-s", "3"]);
     let config = json!({"max_concurrency": 16});
     assert_eq!(
         s.deploy("echo", &c_module("echo"), &config).status(),
@@ -527,13 +527,27 @@ pub fn concurrent_invocations_are_not_mixed_up(b: Backend) {
         ),
         Some(200.0)
     );
-    let idle = r#"flint_sandboxes{function="echo",state="idle"}"#;
-    assert!(
-        metric(&m, idle).unwrap() > 1.0,
-        "the burst left several sandboxes idle"
+    // A burst of calls that overlap for sure (each sleeps 300 ms; a burst of echoes may
+    // not, when each call is done before the next request is parsed) leaves a sandbox per
+    // call idle; once the function is quiet, its extra sandboxes are freed and one stays warm.
+    let config = json!({"max_concurrency": 4, "timeout_ms": 5000});
+    assert_eq!(
+        s.deploy("slow", &c_module("sleep"), &config).status(),
+        StatusCode::CREATED
     );
-    // Once the function is quiet, its extra sandboxes are freed and one stays warm.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| assert_eq!(s.invoke("slow", b"300").status(), StatusCode::OK));
+        }
+    });
+    let idle = r#"flint_sandboxes{function="slow",state="idle"}"#;
+    assert_eq!(
+        eventually(|| metric(&s.metrics(), idle).filter(|&n| n >= 4.0)),
+        4.0,
+        "the overlapping calls left four sandboxes idle"
+    );
     eventually(|| (metric(&s.metrics(), idle) == Some(1.0)).then_some(()));
+    assert_eq!(s.invoke("slow", b"1").status(), StatusCode::OK);
     assert_eq!(
         s.invoke("echo", b"still warm").text().unwrap(),
         "still warm"
