@@ -122,6 +122,15 @@ pub enum Value {
 }
 
 impl Value {
+    /// About how many bytes this value takes in a message (its data and a table).
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Value::String(s) => s.len() + 32,
+            Value::Bytes(b) => b.len() + 32,
+            _ => 32,
+        }
+    }
+
     /// The type of this value.
     pub fn value_type(&self) -> ValueType {
         match self {
@@ -418,6 +427,13 @@ macro_rules! read_value {
     }};
 }
 
+/// A builder with room for `payload` bytes of strings and vectors plus the tables around
+/// them, so that building a call's message does not grow (reallocate, zero and move) the
+/// buffer step by step.
+pub(crate) fn builder_for(payload: usize) -> FlatBufferBuilder<'static> {
+    FlatBufferBuilder::with_capacity(payload.saturating_add(512))
+}
+
 pub(crate) fn finish<T>(mut fbb: FlatBufferBuilder<'_>, root: WIPOffset<T>) -> Vec<u8> {
     fbb.finish_size_prefixed(root, None);
     fbb.finished_data().to_vec()
@@ -451,7 +467,8 @@ where
 
 impl Message for FunctionCall {
     fn encode(&self) -> Vec<u8> {
-        let mut fbb = FlatBufferBuilder::new();
+        let payload = self.name.len() + self.args.iter().map(Value::encoded_len).sum::<usize>();
+        let mut fbb = builder_for(payload);
         let params: Vec<_> = self
             .args
             .iter()
@@ -522,7 +539,7 @@ impl Message for FunctionCall {
 
 impl Message for ReturnValue {
     fn encode(&self) -> Vec<u8> {
-        let mut fbb = FlatBufferBuilder::new();
+        let mut fbb = builder_for(self.0.encoded_len());
         let (value_type, value) = build_value(&mut fbb, &self.0);
         let root = fb::ReturnValue::create(
             &mut fbb,

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use flatbuffers::FlatBufferBuilder;
 
 use crate::fb;
-use crate::message::{DecodeError, Message, finish, root};
+use crate::message::{DecodeError, Message, builder_for, finish, root};
 
 /// Name of the guest function that instantiates the loaded module (argument: [`WasmInit`]).
 pub const WASM_INIT: &str = "wasm_init";
@@ -245,7 +245,12 @@ fn strings<'a>(
 
 impl Message for WasmRun {
     fn encode(&self) -> Vec<u8> {
-        let mut fbb = FlatBufferBuilder::new();
+        let strings = self.args.iter().chain(&self.env);
+        let payload = self.export.len()
+            + self.stdin.len()
+            + self.http_request.len()
+            + strings.map(|a| a.len() + 8).sum::<usize>();
+        let mut fbb = builder_for(payload);
         let export = Some(fbb.create_string(&self.export));
         let stdin = Some(fbb.create_vector(&self.stdin));
         let args: Vec<_> = self.args.iter().map(|a| fbb.create_string(a)).collect();
@@ -293,7 +298,8 @@ impl Message for WasmRun {
 
 impl Message for WasmResult {
     fn encode(&self) -> Vec<u8> {
-        let mut fbb = FlatBufferBuilder::new();
+        let payload = self.trap_message.len() + self.stdout.len() + self.stderr.len();
+        let mut fbb = builder_for(payload);
         let trap_message = Some(fbb.create_string(&self.trap_message));
         let stdout = Some(fbb.create_vector(&self.stdout));
         let stderr = Some(fbb.create_vector(&self.stderr));

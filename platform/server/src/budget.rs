@@ -44,7 +44,9 @@ pub struct MemoryBudget {
     held: [AtomicI64; 3],
     /// Woken whenever a busy sandbox's hold is given back.
     busy_released: tokio::sync::Notify,
-    metrics: Arc<Metrics>,
+    /// The `flint_memory_bytes` series of each kind, looked up once (every call holds and
+    /// gives back memory twice).
+    gauges: [prometheus::IntGauge; 3],
 }
 
 impl std::fmt::Debug for MemoryBudget {
@@ -65,7 +67,12 @@ impl MemoryBudget {
             total: AtomicU64::new(0),
             held: Default::default(),
             busy_released: tokio::sync::Notify::new(),
-            metrics,
+            gauges: [
+                MemoryKind::Snapshots,
+                MemoryKind::IdleSandboxes,
+                MemoryKind::BusySandboxes,
+            ]
+            .map(|k| metrics.memory.with_label_values(&[k.as_str()])),
         })
     }
 
@@ -109,10 +116,7 @@ impl MemoryBudget {
 
     fn record(&self, kind: MemoryKind, bytes: i64) {
         let now = self.held[kind as usize].fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.metrics
-            .memory
-            .with_label_values(&[kind.as_str()])
-            .set(now);
+        self.gauges[kind as usize].set(now);
     }
 
     /// Holds `bytes` of `kind` if they fit under the limit (checked and taken atomically).

@@ -73,7 +73,7 @@ fn pagemap() -> Result<&'static File, PagemapError> {
 }
 
 /// Regions per ioctl; a longer answer is fetched in further calls.
-const REGIONS_PER_CALL: usize = 256;
+const REGIONS_PER_CALL: usize = 64;
 
 /// The private (written) runs of `hva..hva+len` (page-aligned), as `(offset from hva, len)`,
 /// merged and in address order.

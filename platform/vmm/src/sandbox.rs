@@ -131,6 +131,26 @@ fn random<const N: usize>() -> Result<[u8; N], BuildError> {
     Ok(b)
 }
 
+/// A fresh seed for one call's randomness, from a per-thread ChaCha20 stream keyed once from
+/// the OS (a `getrandom` system call per call was about 1% of the server's CPU under load).
+fn call_seed() -> Result<[u8; 32], BuildError> {
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    thread_local! {
+        static STREAM: std::cell::RefCell<Option<ChaCha20Rng>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    STREAM.with_borrow_mut(|stream| {
+        let rng = match stream {
+            Some(rng) => rng,
+            None => stream.insert(ChaCha20Rng::from_seed(random::<32>()?)),
+        };
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        Ok(seed)
+    })
+}
+
 impl UninitSandbox {
     /// Lays out guest memory for `image`, writes the tables, the image, the PEB and the
     /// host-function table, and creates the VM.
@@ -357,7 +377,7 @@ impl ReadySandbox {
             self.restore().map_err(CallError::Restore)?;
         }
         self.needs_restore = true;
-        let seed = random::<32>().map_err(CallError::Build)?;
+        let seed = call_seed().map_err(CallError::Build)?;
         let result = crate::call::call(&mut self.parts, name, args, seed).and_then(|v| {
             crate::call::check_cookie(&self.parts, &self.snapshot.cpu.cookie).map(|()| v)
         });
