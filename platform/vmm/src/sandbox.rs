@@ -422,3 +422,18 @@ impl ReadySandbox {
         restore::differing_pages(&self.parts.vm.memory, &self.snapshot)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::call_seed;
+
+    #[test]
+    fn every_call_gets_a_fresh_seed_on_every_thread() {
+        let here = [call_seed().unwrap(), call_seed().unwrap()];
+        let there = std::thread::spawn(|| call_seed().unwrap()).join().unwrap();
+        assert_ne!(here[0], here[1]);
+        assert_ne!(here[0], there);
+        assert_ne!(here[1], there);
+        assert_ne!(here[0], [0; 32]);
+    }
+}
