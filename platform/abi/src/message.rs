@@ -123,7 +123,7 @@ pub enum Value {
 
 impl Value {
     /// About how many bytes this value takes in a message (its data and a table).
-    pub fn encoded_len(&self) -> usize {
+    pub(crate) fn encoded_len(&self) -> usize {
         match self {
             Value::String(s) => s.len() + 32,
             Value::Bytes(b) => b.len() + 32,
