@@ -67,12 +67,7 @@ impl MemoryBudget {
             total: AtomicU64::new(0),
             held: Default::default(),
             busy_released: tokio::sync::Notify::new(),
-            gauges: [
-                MemoryKind::Snapshots,
-                MemoryKind::IdleSandboxes,
-                MemoryKind::BusySandboxes,
-            ]
-            .map(|k| metrics.memory.with_label_values(&[k.as_str()])),
+            gauges: crate::metrics::MEMORY_KINDS.map(|k| metrics.memory.with_label_values(&[k])),
         })
     }
 

@@ -78,8 +78,8 @@ pub struct Metrics {
         std::sync::Mutex<std::collections::HashMap<String, std::collections::BTreeSet<i64>>>,
 }
 
-/// Memory kinds, as the `kind` label of `flint_memory_bytes`.
-pub const MEMORY_KINDS: &[&str] = &["snapshots", "idle_sandboxes", "busy_sandboxes"];
+/// Memory kinds, as the `kind` label of `flint_memory_bytes`, in `MemoryKind`'s order.
+pub const MEMORY_KINDS: [&str; 3] = ["snapshots", "idle_sandboxes", "busy_sandboxes"];
 /// Eviction kinds, as the `kind` label of `flint_memory_evictions_total`.
 pub const EVICTION_KINDS: &[&str] = &["idle_sandbox", "function"];
 
